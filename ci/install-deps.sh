@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what ukl-patchbot needs on a fresh Debian 12 machine, then make a
+# virtualenv in .venv with the package and its test dependencies.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBS=(
+  git python3 python3-venv python3-pip
+  build-essential gcc make flex bison bc gawk texinfo cpio rsync
+  libelf-dev libssl-dev ccache xz-utils zstd
+  qemu-system-x86 dpkg-dev binutils
+)
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"

@@ -1,0 +1,3 @@
+from ukl_patchbot.cli import main
+
+raise SystemExit(main())
