@@ -93,6 +93,7 @@ def run(
     mutating: bool = True,
     on_line: Callable[[str], None] | None = None,
     stdout_file: IO[bytes] | None = None,
+    stdin_file: IO[bytes] | int | None = None,
 ) -> CommandResult:
     """Run one command.
 
@@ -101,6 +102,8 @@ def run(
     line by line, ``on_line`` sees each line (progress display), and the last
     lines are kept in ``tail``. ``stdout_file`` sends raw stdout to a binary
     file (for pipes such as ``git archive``), stderr then goes to the log.
+    ``stdin_file`` feeds the command from a file or pipe descriptor (for
+    streams such as ``git fast-import`` fed by a writer thread).
     ``check=True`` raises `CommandFailed` on a non-zero exit.
     """
     args = [os.fspath(a) for a in argv]
@@ -118,9 +121,11 @@ def run(
         input = input.encode()
     try:
         if capture:
-            res = _run_captured(args, cwd_s, timeout, full_env, input)
+            res = _run_captured(args, cwd_s, timeout, full_env, input, stdin_file)
         else:
-            res = _run_streamed(args, cwd_s, timeout, full_env, input, log_path, on_line, stdout_file)
+            res = _run_streamed(
+                args, cwd_s, timeout, full_env, input, log_path, on_line, stdout_file, stdin_file
+            )
     except FileNotFoundError as exc:
         raise InfraError(
             f"cannot run {args[0]!r}: not installed or not on PATH",
@@ -153,14 +158,25 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
+def _stdin_for(input: bytes | None, stdin_file: IO[bytes] | int | None) -> IO[bytes] | int:
+    if input is not None:
+        return subprocess.PIPE
+    return stdin_file if stdin_file is not None else subprocess.DEVNULL
+
+
 def _run_captured(
-    args: list[str], cwd: str | None, timeout: float | None, env: dict[str, str], input: bytes | None
+    args: list[str],
+    cwd: str | None,
+    timeout: float | None,
+    env: dict[str, str],
+    input: bytes | None,
+    stdin_file: IO[bytes] | int | None = None,
 ) -> tuple[int, str, str, bool, list[str]]:
     proc = subprocess.Popen(
         args,
         cwd=cwd,
         env=env,
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdin=_stdin_for(input, stdin_file),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -195,6 +211,7 @@ def _run_streamed(
     log_path: str | os.PathLike[str] | None,
     on_line: Callable[[str], None] | None,
     stdout_file: IO[bytes] | None,
+    stdin_file: IO[bytes] | int | None = None,
 ) -> tuple[int, str, str, bool, list[str]]:
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     logf = None
@@ -207,7 +224,7 @@ def _run_streamed(
         args,
         cwd=cwd,
         env=env,
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdin=_stdin_for(input, stdin_file),
         stdout=stdout_file if stdout_file is not None else subprocess.PIPE,
         stderr=subprocess.PIPE if stdout_file is not None else subprocess.STDOUT,
         start_new_session=True,
