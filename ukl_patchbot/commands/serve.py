@@ -1,0 +1,57 @@
+"""`patchbot serve`: the GitHub webhook receiver (Flask app under waitress)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "serve", help="receive GitHub webhooks and queue jobs",
+        description="Verify GitHub webhook deliveries, route them and queue jobs for"
+        " `patchbot worker`. Needs PATCHBOT_WEBHOOK_SECRET or PATCHBOT_WEBHOOK_SECRET_FILE.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    p.add_argument("--threads", type=int, default=16, help="request threads (default 16)")
+    p.set_defaults(func=run)
+
+
+def cache_dir_for(config_path: Path | None) -> Path:
+    """The configured cache dir, or the default one when there is no patchbot.toml."""
+    from ukl_patchbot import config
+    from ukl_patchbot.errors import UserError
+
+    try:
+        return config.load(config_path).cache_dir
+    except UserError:
+        if config_path is not None:
+            raise
+        import os
+
+        env = os.environ.get("PATCHBOT_CACHE_DIR")
+        return Path(env) if env else config.default_cache_dir()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ukl_patchbot.jobqueue import JobQueue, queue_url_from_env
+    from ukl_patchbot.secrets import install_log_redaction, scrub_environment
+    from ukl_patchbot.webhook import WebhookSettings, create_app, serve
+
+    settings = WebhookSettings.from_env()
+    scrub_environment()
+    if args.verbose == 0:
+        logging.getLogger("ukl_patchbot").setLevel(logging.INFO)
+    install_log_redaction()
+    url = queue_url_from_env(cache_dir_for(args.config))
+    queue = JobQueue(url)
+    app = create_app(settings, lambda trigger: str(queue.submit_trigger(trigger)))
+
+    def ready(host: str, port: int) -> None:
+        print(f"patchbot serve: listening on http://{host}:{port}/webhook (queue {url.split('://')[0]})",
+              flush=True)
+
+    serve(app, args.host, args.port, threads=args.threads, max_body=settings.max_body, ready=ready)
+    return 0

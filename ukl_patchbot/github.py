@@ -1,0 +1,321 @@
+"""Everything the bot says to or asks of GitHub. The only module that imports PyGithub.
+
+Two ways to authenticate:
+
+* GitHub App (``PATCHBOT_GITHUB_APP_ID`` + ``PATCHBOT_GITHUB_APP_PRIVATE_KEY`` or
+  ``..._FILE``): a JWT signed with the App key buys an installation token for
+  the repository's installation; PyGithub refreshes it before it expires.
+  Results go to a check run (queued → in_progress → completed).
+* Plain token (``PATCHBOT_GITHUB_TOKEN`` or ``..._FILE``): results go to one
+  commit status per variant, since check runs need an App.
+
+Both keep one sticky PR comment (found by a hidden marker *and* our own login,
+so a copied marker in someone else's comment is never edited) up to date.
+
+Every call goes through `GitHubClient._call`, which retries server errors and
+rate limits (``Retry-After``, ``x-ratelimit-reset``) a bounded number of times
+with a bounded wait, and turns what is left into `ReportError`. PyGithub's own
+retry is off: it would resend a POST whose answer was lost, and a second
+sticky comment is exactly what must not happen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, TypeVar
+
+import requests
+from github import Auth, Github, GithubException, GithubIntegration
+from github.Repository import Repository
+
+from ukl_patchbot.errors import InfraError, UserError
+from ukl_patchbot.jobs import Job, JobOutcome
+from ukl_patchbot.publish import MARKER, check_name, check_run_plan, comment_body, status_description
+from ukl_patchbot.secrets import read_secret
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_API_URL = "https://api.github.com"
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+
+
+class ReportError(InfraError):
+    """GitHub could not be reached or refused, after the retries."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate. Secret fields are left out of ``repr`` so they never reach a log."""
+
+    api_url: str = DEFAULT_API_URL
+    token: str | None = field(default=None, repr=False)
+    app_id: int | None = None
+    private_key: str | None = field(default=None, repr=False)
+
+    @property
+    def is_app(self) -> bool:
+        return self.app_id is not None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Credentials":
+        env = os.environ if env is None else env
+        api_url = (env.get("PATCHBOT_GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        app_id = env.get("PATCHBOT_GITHUB_APP_ID")
+        if app_id:
+            key = read_secret("PATCHBOT_GITHUB_APP_PRIVATE_KEY", env)
+            if not key or not app_id.isdigit():
+                raise UserError(
+                    "GitHub App auth needs a numeric PATCHBOT_GITHUB_APP_ID and a private key",
+                    hint="set PATCHBOT_GITHUB_APP_PRIVATE_KEY_FILE to the App's .pem file",
+                )
+            return cls(api_url=api_url, app_id=int(app_id), private_key=key)
+        token = read_secret("PATCHBOT_GITHUB_TOKEN", env)
+        if not token:
+            raise UserError(
+                "no GitHub credentials",
+                hint="set PATCHBOT_GITHUB_APP_ID and PATCHBOT_GITHUB_APP_PRIVATE_KEY_FILE (App), or"
+                " PATCHBOT_GITHUB_TOKEN / PATCHBOT_GITHUB_TOKEN_FILE (token)",
+            )
+        return cls(api_url=api_url, token=token)
+
+
+def retry_wait(exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before retrying after ``exc``; None when retrying cannot help."""
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return min(2.0 ** attempt, 30.0)
+    if not isinstance(exc, GithubException):
+        return None
+    headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+    if exc.status in (403, 429):
+        if "retry-after" in headers:
+            try:
+                return max(0.0, float(headers["retry-after"]))
+            except ValueError:
+                return 60.0
+        if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+            try:
+                return max(0.0, float(headers["x-ratelimit-reset"]) - time.time()) + 1.0
+            except ValueError:
+                return 60.0
+        return min(2.0 ** attempt, 30.0) if exc.status == 429 else None  # plain 403: forbidden
+    if exc.status >= 500:
+        return min(2.0 ** attempt, 30.0)
+    return None
+
+
+class GitHubClient:
+    """The bot's GitHub side: lookups for the worker, and publishing a `JobOutcome`."""
+
+    def __init__(self, creds: Credentials, *, attempts: int = 5, max_wait: float = 300.0,
+                 timeout: int = 20, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.creds = creds
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self.timeout = timeout
+        self._sleep = sleep
+        self._token_gh: Github | None = None
+        self._integration: GithubIntegration | None = None
+        self._installations: dict[str, Github] = {}
+        self._login: str | None = None
+
+    # -- plumbing -----------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (one logical API operation), retrying what a retry can fix."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn()
+            except (GithubException, requests.RequestException) as exc:
+                wait = retry_wait(exc, attempt)
+                status = getattr(exc, "status", type(exc).__name__)
+                if wait is None or attempt == self.attempts:
+                    raise ReportError(f"GitHub: {what} failed ({status})") from exc
+                if wait > self.max_wait:
+                    raise ReportError(
+                        f"GitHub: {what} rate limited for {wait:.0f}s (more than {self.max_wait:.0f}s)"
+                    ) from exc
+                log.warning("GitHub: %s failed (%s), retry %d/%d in %.1fs", what, status, attempt,
+                            self.attempts - 1, wait)
+                self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _gh(self, repo: str) -> Github:
+        if not self.creds.is_app:
+            if self._token_gh is None:
+                self._token_gh = Github(auth=Auth.Token(self.creds.token or ""),
+                                        base_url=self.creds.api_url, timeout=self.timeout,
+                                        retry=None, per_page=100)
+            return self._token_gh
+        if repo not in self._installations:
+            if self._integration is None:
+                auth = Auth.AppAuth(self.creds.app_id or 0, self.creds.private_key or "")
+                self._integration = GithubIntegration(auth=auth, base_url=self.creds.api_url,
+                                                      timeout=self.timeout, retry=None)
+            owner, name = repo.split("/", 1)
+            integ = self._integration
+            inst = self._call(f"find the App installation for {repo}",
+                              lambda: integ.get_repo_installation(owner, name))
+            self._installations[repo] = integ.get_github_for_installation(inst.id)
+        return self._installations[repo]
+
+    def _repo(self, repo: str) -> Repository:
+        return self._gh(repo).get_repo(repo, lazy=True)
+
+    # -- lookups for the worker ----------------------------------------------
+    def bot_login(self, repo: str) -> str:
+        """The login our comments carry (``<slug>[bot]`` for an App)."""
+        if self._login is None:
+            if self.creds.is_app:
+                self._gh(repo)
+                integ = self._integration
+                assert integ is not None
+                slug = self._call("read the App", lambda: integ.get_app().slug)
+                self._login = f"{slug}[bot]"
+            else:
+                gh = self._gh(repo)
+                self._login = self._call("read the token's user", lambda: gh.get_user().login)
+        return self._login
+
+    def permission(self, repo: str, user: str) -> str:
+        """``user``'s permission on ``repo`` (admin, maintain, write, triage, read or none)."""
+        r = self._repo(repo)
+
+        def ask() -> str:
+            try:
+                return r.get_collaborator_permission(user)
+            except GithubException as exc:
+                if exc.status == 404:  # not a collaborator at all
+                    return "none"
+                raise
+
+        return self._call(f"look up {user}'s permission on {repo}", ask)
+
+    def may_command(self, repo: str, user: str) -> bool:
+        return self.permission(repo, user) in WRITE_PERMISSIONS
+
+    def pr_head(self, repo: str, pr: int) -> str:
+        r = self._repo(repo)
+        return self._call(f"read {repo}#{pr}", lambda: r.get_pull(pr).head.sha)
+
+    def pr_files(self, repo: str, pr: int) -> list[str]:
+        """Paths the pull request changes (GitHub lists at most 3000)."""
+        r = self._repo(repo)
+        return self._call(f"list files of {repo}#{pr}",
+                          lambda: [f.filename for f in r.get_pull(pr).get_files()])
+
+    def reply(self, repo: str, pr: int, body: str) -> None:
+        r = self._repo(repo)
+        self._call(f"reply on {repo}#{pr}", lambda: r.get_issue(pr).create_comment(body))
+
+    # -- publishing -----------------------------------------------------------
+    def start_check(self, job: Job, check_run_id: int | None, *, queued: bool = False) -> int | None:
+        """Create (or move) the job's check run to queued/in_progress. None without App auth."""
+        if not self.creds.is_app or not job.repo or not job.head_sha:
+            return None
+        r = self._repo(job.repo)
+        status = "queued" if queued else "in_progress"
+        output = {"title": f"{status.replace('_', ' ')}", "summary": f"patchbot {job.kind} is {status}"}
+        if check_run_id is not None:
+            def move() -> int:
+                run = r.get_check_run(check_run_id)
+                run.edit(status=status, output=output)
+                return check_run_id
+
+            return self._call(f"mark check run {check_run_id} {status}", move)
+        sha = job.head_sha
+        run = self._call(f"create check run on {sha[:12]}", lambda: r.create_check_run(
+            name=check_name(job), head_sha=sha, status=status, external_id=job.key,
+            started_at=datetime.now(timezone.utc), output=output))
+        return int(run.id)
+
+    def publish(self, outcome: JobOutcome, check_run_id: int | None,
+                logs_hint: str | None = None) -> list[str]:
+        """Report ``outcome``: check run or statuses, then the sticky comment. Returns failures."""
+        job = outcome.job
+        failures: list[str] = []
+        if not job.repo:
+            return failures
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if job.head_sha and self.creds.is_app:
+            steps.append(("check run", lambda: self._complete_check(outcome, check_run_id, logs_hint)))
+        elif job.head_sha:
+            steps.append(("commit statuses", lambda: self._statuses(outcome, logs_hint)))
+        if job.pr:
+            steps.append(("sticky comment", lambda: self.upsert_comment(
+                job.repo or "", job.pr or 0, comment_body(outcome, logs_hint))))
+        for name, step in steps:
+            try:
+                step()
+            except ReportError as exc:
+                # Reported, not raised: one failed report must not lose the others or the job.
+                log.error("job %s: reporting %s failed: %s", job.key, name, exc)
+                failures.append(name)
+        return failures
+
+    def _complete_check(self, outcome: JobOutcome, check_run_id: int | None,
+                        logs_hint: str | None) -> None:
+        job = outcome.job
+        r = self._repo(job.repo or "")
+        plan = check_run_plan(outcome, logs_hint)
+        done = datetime.now(timezone.utc)
+        if check_run_id is None:
+            run = self._call("create completed check run", lambda: r.create_check_run(
+                name=plan.name, head_sha=job.head_sha or "", external_id=job.key,
+                conclusion=plan.conclusion, completed_at=done, output=plan.output))
+            check_run_id = int(run.id)
+        else:
+            cid = check_run_id
+            self._call(f"complete check run {cid}", lambda: r.get_check_run(cid).edit(
+                conclusion=plan.conclusion, completed_at=done, output=plan.output))
+        for i, batch in enumerate(plan.more_annotations, start=2):
+            cid = check_run_id
+            out = {"title": plan.output["title"], "summary": plan.output["summary"],
+                   "annotations": list(batch)}
+            self._call(f"annotations batch {i} on check run {cid}",
+                       lambda: r.get_check_run(cid).edit(output=out))
+
+    def _statuses(self, outcome: JobOutcome, logs_hint: str | None) -> None:
+        job = outcome.job
+        r = self._repo(job.repo or "")
+        sha = job.head_sha or ""
+        lines = outcome.statuses
+        if not lines:
+            from ukl_patchbot.jobs import StatusLine
+
+            state = {"success": "success", "failure": "failure", "neutral": "success"}.get(
+                str(outcome.conclusion), "error")
+            lines = (StatusLine(f"patchbot/{job.component}", state, outcome.title),)
+        commit = self._call(f"read commit {sha[:12]}", lambda: r.get_commit(sha))
+        target = logs_hint if logs_hint and logs_hint.startswith(("http://", "https://")) else None
+        for line in lines:
+            kwargs: dict[str, Any] = {"state": line.state, "description": status_description(line),
+                                      "context": line.context}
+            if target:
+                kwargs["target_url"] = target
+            self._call(f"status {line.context} on {sha[:12]}", lambda: commit.create_status(**kwargs))
+
+    def upsert_comment(self, repo: str, pr: int, body: str) -> None:
+        """Edit our marked comment on ``pr`` in place, or create it once."""
+        r = self._repo(repo)
+        me = self.bot_login(repo).lower()
+
+        def find() -> Any:
+            for c in r.get_issue(pr).get_comments():
+                if MARKER in (c.body or "") and c.user is not None and c.user.login.lower() == me:
+                    return c
+            return None
+
+        def upsert() -> None:
+            # Looked up on every try: a POST whose answer was lost may have created it.
+            existing = find()
+            if existing is not None:
+                if existing.body != body:
+                    existing.edit(body)
+                return
+            r.get_issue(pr).create_comment(body)
+
+        self._call(f"update the report comment on {repo}#{pr}", upsert)

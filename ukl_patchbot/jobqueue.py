@@ -1,0 +1,188 @@
+"""The durable queue between `patchbot serve` and `patchbot worker`.
+
+huey carries two kinds of task: ``patchbot.trigger`` (resolve a webhook
+trigger into jobs) and ``patchbot.job`` (run one job). SQLite is the embedded
+default; a ``redis://`` queue URL lets several worker machines share the work.
+The `ukl_patchbot.ledger.Ledger` stored next to the queue de-duplicates
+deliveries, triggers and jobs and keeps the lease-based lifecycle that makes
+jobs survive a worker being killed.
+
+Configuration: ``PATCHBOT_QUEUE_URL`` (``sqlite:////abs/path.db`` or
+``redis://host:port/db``); default ``sqlite:///<cache dir>/queue.sqlite3``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from huey import Huey, RedisHuey, SqliteHuey
+
+from ukl_patchbot.errors import InfraError, UserError
+from ukl_patchbot.jobs import Job
+from ukl_patchbot.ledger import JobState, Ledger, open_ledger
+from ukl_patchbot.routing import Trigger
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "ukl-patchbot"
+TRIGGER_TASK = "patchbot.trigger"
+JOB_TASK = "patchbot.job"
+
+Handler = Callable[[str, str], None]  # (task kind, key)
+
+
+class Submitted(StrEnum):
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+
+
+def queue_url_from_env(cache_dir: Path, env: Mapping[str, str] | None = None) -> str:
+    """The queue URL from ``PATCHBOT_QUEUE_URL``, else an SQLite file in ``cache_dir``."""
+    env = os.environ if env is None else env
+    url = env.get("PATCHBOT_QUEUE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{cache_dir / 'queue.sqlite3'}"
+    if url.startswith("sqlite:///") and Path(url[len("sqlite://"):]).is_absolute():
+        return url
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return url
+    raise UserError(
+        f"PATCHBOT_QUEUE_URL={url!r} is not a queue URL I know",
+        hint="use sqlite:////absolute/path/queue.db or redis://host:port/0",
+    )
+
+
+def make_huey(url: str) -> Huey:
+    """A huey instance for ``url`` (no result store: outcomes go to GitHub, not to huey)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite://"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(QUEUE_NAME, filename=str(path), results=False, timeout=30)
+    return RedisHuey(QUEUE_NAME, url=url, results=False)
+
+
+class JobQueue:
+    """Producer and consumer side of the queue. The worker attaches a handler; serve does not."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.huey = make_huey(url)
+        self.ledger: Ledger = open_ledger(url)
+        self._handler: Handler | None = None
+
+        @self.huey.task(name=TRIGGER_TASK)
+        def trigger_task(delivery_id: str) -> None:
+            self._dispatch("trigger", delivery_id)
+
+        @self.huey.task(name=JOB_TASK)
+        def job_task(key: str) -> None:
+            self._dispatch("job", key)
+
+        self._trigger_task = trigger_task
+        self._job_task = job_task
+
+    def attach(self, handler: Handler) -> None:
+        """Give the queue the function that executes tasks (the worker's)."""
+        self._handler = handler
+
+    def _dispatch(self, kind: str, key: str) -> None:
+        if self._handler is None:
+            raise RuntimeError("no worker attached to this queue")
+        self._handler(kind, key)
+
+    # -- producer side (the webhook) --------------------------------------
+    def submit_trigger(self, trigger: Trigger) -> Submitted:
+        """Queue ``trigger`` unless its delivery id (or job identity) was seen before."""
+        delivery = f"delivery:{trigger.delivery_id}"
+        if not self.ledger.claim(delivery):
+            log.info("delivery %s: duplicate delivery id, dropped", trigger.delivery_id)
+            return Submitted.DUPLICATE
+        dedup = trigger.dedup_key
+        if dedup and not self.ledger.claim(f"trigger:{dedup}"):
+            log.info("delivery %s: same repo/PR/sha/command as an earlier delivery, dropped",
+                     trigger.delivery_id)
+            return Submitted.DUPLICATE
+        try:
+            self.ledger.park_trigger(trigger.delivery_id, trigger.to_dict())
+            self._trigger_task(trigger.delivery_id)
+        except Exception as exc:
+            # Forget the claims so that GitHub's redelivery of this event is accepted.
+            self.ledger.unclaim(delivery)
+            if dedup:
+                self.ledger.unclaim(f"trigger:{dedup}")
+            raise InfraError(f"cannot enqueue delivery {trigger.delivery_id}: {exc}") from exc
+        return Submitted.QUEUED
+
+    # -- worker side -------------------------------------------------------
+    def submit_job(self, job: Job, *, again: bool = False, delay: float = 0) -> bool:
+        """Record and queue ``job``; False if a job with the same key already exists."""
+        if not self.ledger.register(job, again=again):
+            log.info("job %s (%s %s PR %s): already known, not queued again",
+                     job.key, job.kind, job.repo, job.pr)
+            return False
+        self.enqueue_job_key(job.key, delay=delay)
+        return True
+
+    def enqueue_job_key(self, key: str, *, delay: float = 0) -> None:
+        if delay > 0:
+            self._job_task.schedule((key,), delay=delay)
+        else:
+            self._job_task(key)
+
+    def enqueue_trigger_id(self, delivery_id: str, *, delay: float = 0) -> None:
+        if delay > 0:
+            self._trigger_task.schedule((delivery_id,), delay=delay)
+        else:
+            self._trigger_task(delivery_id)
+
+    def reap(self, max_attempts: int) -> dict[str, int]:
+        """Put the work of dead workers (expired leases) back in the queue; count what happened."""
+        counts = {"requeued": 0, "failed": 0}
+        for ns in ("trg", "job"):
+            for key in self.ledger.running_keys(ns):
+                state = self.ledger.reclaim_stale(key, max_attempts, ns)
+                if state is None:
+                    continue
+                log.warning("%s %s: its worker died (lease expired); now %s", ns, key, state)
+                if state == JobState.QUEUED:
+                    counts["requeued"] += 1
+                    if ns == "job":
+                        self.enqueue_job_key(key)
+                    else:
+                        self.enqueue_trigger_id(key)
+                else:
+                    counts["failed"] += 1
+                    if self._handler is not None and ns == "job":
+                        self._handler("gave_up", key)
+        return counts
+
+    def drain(self, *, max_tasks: int = 1000, timeout: float = 60.0) -> int:
+        """Run queued and due scheduled tasks in this thread until none is left (tests, one-shot)."""
+        done = 0
+        deadline = time.monotonic() + timeout
+        while done < max_tasks and time.monotonic() < deadline:
+            for task in self.huey.read_schedule():
+                self.huey.enqueue(task)
+            task = self.huey.dequeue()
+            if task is None:
+                if not self.huey.scheduled():
+                    break
+                time.sleep(0.05)
+                continue
+            self.huey.execute(task)
+            done += 1
+        return done
+
+    def pending(self) -> int:
+        """Tasks waiting in the queue or the schedule."""
+        return int(self.huey.pending_count()) + int(self.huey.scheduled_count())
+
+
+def task_payload(queue: JobQueue, delivery_id: str) -> dict[str, Any] | None:
+    """The trigger parked for ``delivery_id`` (None when it was never parked)."""
+    return queue.ledger.trigger_data(delivery_id)

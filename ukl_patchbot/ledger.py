@@ -1,0 +1,335 @@
+"""The job ledger: de-duplication markers, job lifecycle with leases, and series locks.
+
+huey moves messages; it does not acknowledge them (a task is deleted from the
+queue when a worker takes it), so a worker killed mid job would lose it. The
+ledger is the durable truth next to the queue: every job has a record
+(queued → running → done | failed) with an attempt count and a lease that the
+running worker keeps renewing. A record still "running" after its lease ran
+out belongs to a dead worker; the reaper puts it back in the queue, or marks
+it failed once it has used up its attempts.
+
+Two backends share one small key-value interface with compare-and-set:
+SQLite (the embedded default, same file as the huey queue) and Redis (for
+several worker machines).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Callable, Iterator, Protocol
+
+from ukl_patchbot.jobs import Job
+
+Update = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+
+
+class KV(Protocol):
+    """What the ledger needs from a store."""
+
+    def add(self, key: str, value: str, ttl: float) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def update(self, key: str, fn: Update) -> dict[str, Any] | None: ...
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def keys(self, prefix: str) -> Iterator[str]: ...
+
+
+class SqliteKV:
+    """Key-value rows in SQLite; `update` runs under ``BEGIN IMMEDIATE`` (a write lock)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        with self._tx() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS patchbot_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+                " expires REAL)"
+            )
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type: object, *rest: object) -> None:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _tx(self) -> "SqliteKV._Tx":
+        return SqliteKV._Tx(self._db())
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        now = time.time()
+        with self._tx() as db:
+            db.execute("DELETE FROM patchbot_kv WHERE key = ? AND expires < ?", (key, now))
+            cur = db.execute(
+                "INSERT OR IGNORE INTO patchbot_kv (key, value, expires) VALUES (?, ?, ?)",
+                (key, value, now + ttl),
+            )
+            return cur.rowcount == 1
+
+    def delete(self, key: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM patchbot_kv WHERE key = ?", (key,))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        row = self._db().execute("SELECT value FROM patchbot_kv WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def update(self, key: str, fn: Update) -> dict[str, Any] | None:
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM patchbot_kv WHERE key = ?", (key,)).fetchone()
+            new = fn(json.loads(row[0]) if row else None)
+            if new is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO patchbot_kv (key, value, expires) VALUES (?, ?, NULL)",
+                    (key, json.dumps(new, sort_keys=True)),
+                )
+            return new
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        rows = self._db().execute(
+            "SELECT key FROM patchbot_kv WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        ).fetchall()
+        return iter([r[0] for r in rows])
+
+
+class RedisKV:
+    """The same interface on Redis: ``SET NX EX`` for markers, WATCH/MULTI for compare-and-set."""
+
+    def __init__(self, url: str, namespace: str = "patchbot:") -> None:
+        import redis
+
+        self.r = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self.ns = namespace
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        return bool(self.r.set(self.ns + key, value, nx=True, px=max(1, int(ttl * 1000))))
+
+    def delete(self, key: str) -> None:
+        self.r.delete(self.ns + key)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        raw = self.r.get(self.ns + key)
+        return json.loads(raw) if raw else None
+
+    def update(self, key: str, fn: Update) -> dict[str, Any] | None:
+        import redis
+
+        full = self.ns + key
+        for _ in range(100):  # bounded: contention on one job key is rare and short
+            with self.r.pipeline() as pipe:
+                try:
+                    pipe.watch(full)
+                    raw = pipe.get(full)
+                    new = fn(json.loads(raw) if raw else None)
+                    pipe.multi()
+                    if new is not None:
+                        pipe.set(full, json.dumps(new, sort_keys=True))
+                    pipe.execute()
+                    return new
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"ledger: could not update {key} (too much contention)")
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        n = len(self.ns)
+        return (k.decode()[n:] for k in self.r.scan_iter(match=f"{self.ns}{prefix}*", count=500))
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job: Job
+    state: JobState
+    attempts: int
+    owner: str | None
+    lease_until: float
+    meta: dict[str, Any]
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> "JobRecord":
+        return cls(
+            job=Job.from_dict(raw["job"]),
+            state=JobState(raw["state"]),
+            attempts=int(raw["attempts"]),
+            owner=raw.get("owner"),
+            lease_until=float(raw.get("lease_until", 0)),
+            meta=dict(raw.get("meta", {})),
+        )
+
+
+class Ledger:
+    """Job lifecycle, de-duplication and locks on top of a `KV` store."""
+
+    def __init__(self, kv: KV) -> None:
+        self.kv = kv
+
+    # -- de-duplication -------------------------------------------------
+    def claim(self, marker: str, ttl: float = 30 * 86400) -> bool:
+        """True the first time ``marker`` (e.g. ``delivery:<id>``) is claimed within ``ttl``."""
+        return self.kv.add(f"seen:{marker}", str(time.time()), ttl)
+
+    def unclaim(self, marker: str) -> None:
+        self.kv.delete(f"seen:{marker}")
+
+    # -- jobs -----------------------------------------------------------
+    def park_trigger(self, delivery_id: str, data: dict[str, Any]) -> None:
+        """Record a trigger so that it survives a worker dying while resolving it."""
+        self.kv.update(f"trg:{delivery_id}", lambda _raw: {
+            "trigger": data, "state": JobState.QUEUED, "attempts": 0, "owner": None,
+            "lease_until": 0, "meta": {}, "updated": time.time()})
+
+    def trigger_data(self, delivery_id: str) -> dict[str, Any] | None:
+        raw = self.kv.get(f"trg:{delivery_id}")
+        return raw["trigger"] if raw else None
+
+    def register(self, job: Job, *, again: bool = False) -> bool:
+        """Record ``job`` as queued. False if a job with its key exists (unless ``again`` and finished)."""
+        created = False
+
+        def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            nonlocal created
+            if raw is not None and not (again and raw["state"] in (JobState.DONE, JobState.FAILED)):
+                return None
+            created = True
+            meta = raw.get("meta", {}) if raw else {}
+            return {"job": job.to_dict(), "state": JobState.QUEUED, "attempts": 0, "owner": None,
+                    "lease_until": 0, "meta": meta, "updated": time.time()}
+
+        self.kv.update(f"job:{job.key}", fn)
+        if created and job.repo and job.pr:
+            self.kv.update(f"last:{job.repo}#{job.pr}", lambda _raw: {"key": job.key})
+        return created
+
+    def get(self, key: str) -> JobRecord | None:
+        raw = self.kv.get(f"job:{key}")
+        return JobRecord.from_raw(raw) if raw else None
+
+    def state_of(self, key: str, ns: str = "job") -> JobState | None:
+        raw = self.kv.get(f"{ns}:{key}")
+        return JobState(raw["state"]) if raw else None
+
+    def last_job_for(self, repo: str, pr: int) -> JobRecord | None:
+        ref = self.kv.get(f"last:{repo}#{pr}")
+        return self.get(ref["key"]) if ref else None
+
+    def start(self, key: str, owner: str, lease: float, ns: str = "job") -> dict[str, Any] | None:
+        """Move a queued job to running for ``owner``; None if it is not queued (done, or running)."""
+        return self._transition(f"{ns}:{key}", lambda r: r["state"] == JobState.QUEUED, {
+            "state": JobState.RUNNING, "owner": owner, "lease_until": time.time() + lease,
+        }, bump=True)
+
+    def heartbeat(self, key: str, owner: str, lease: float, ns: str = "job") -> bool:
+        return self._transition(f"{ns}:{key}", lambda r: r["state"] == JobState.RUNNING and r["owner"] == owner,
+                                {"lease_until": time.time() + lease}) is not None
+
+    def finish(self, key: str, owner: str | None, state: JobState, ns: str = "job") -> bool:
+        """Mark done or failed; only the owner may (None: anyone, used by the reaper)."""
+        return self._transition(
+            f"{ns}:{key}", lambda r: r["state"] == JobState.RUNNING and (owner is None or r["owner"] == owner),
+            {"state": state, "owner": None, "lease_until": 0}) is not None
+
+    def requeue(self, key: str, owner: str, ns: str = "job") -> bool:
+        """Give a running job back to the queue (e.g. an infrastructure error worth a retry)."""
+        return self._transition(f"{ns}:{key}",
+                                lambda r: r["state"] == JobState.RUNNING and r["owner"] == owner,
+                                {"state": JobState.QUEUED, "owner": None, "lease_until": 0}) is not None
+
+    def reclaim_stale(self, key: str, max_attempts: int, ns: str = "job") -> JobState | None:
+        """If ``key`` is running on an expired lease: queued again, or failed when out of attempts."""
+        result: list[JobState] = []
+        now = time.time()
+
+        def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            if raw is None or raw["state"] != JobState.RUNNING or raw["lease_until"] >= now:
+                return None
+            state = JobState.FAILED if raw["attempts"] >= max_attempts else JobState.QUEUED
+            result.append(state)
+            return {**raw, "state": state, "owner": None, "lease_until": 0, "updated": now,
+                    "meta": {**raw.get("meta", {}), "crashed_owner": raw["owner"]}}
+
+        self.kv.update(f"{ns}:{key}", fn)
+        return result[0] if result else None
+
+    def running_keys(self, ns: str = "job") -> list[str]:
+        keys = []
+        for k in self.kv.keys(f"{ns}:"):
+            raw = self.kv.get(k)
+            if raw and raw["state"] == JobState.RUNNING:
+                keys.append(k.split(":", 1)[1])
+        return keys
+
+    def set_meta(self, key: str, **values: Any) -> None:
+        def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            if raw is None:
+                return None
+            return {**raw, "meta": {**raw.get("meta", {}), **values}}
+
+        self.kv.update(f"job:{key}", fn)
+
+    def _transition(self, rkey: str, ok: Callable[[dict[str, Any]], bool], changes: dict[str, Any],
+                    bump: bool = False) -> dict[str, Any] | None:
+        def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            if raw is None or not ok(raw):
+                return None
+            new = {**raw, **changes, "updated": time.time()}
+            if bump:
+                new["attempts"] = raw["attempts"] + 1
+            return new
+
+        return self.kv.update(rkey, fn)
+
+    # -- locks ----------------------------------------------------------
+    def acquire(self, name: str, owner: str, lease: float) -> bool:
+        """Take lock ``name`` for ``owner`` unless someone else holds an unexpired lease on it."""
+        got = False
+        now = time.time()
+
+        def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            nonlocal got
+            if raw is not None and raw["owner"] != owner and raw["until"] >= now:
+                return None
+            got = True
+            return {"owner": owner, "until": now + lease}
+
+        self.kv.update(f"lock:{name}", fn)
+        return got
+
+    def release(self, name: str, owner: str) -> None:
+        def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            if raw is None or raw["owner"] != owner:
+                return None
+            return {"owner": None, "until": 0}
+
+        self.kv.update(f"lock:{name}", fn)
+
+
+def open_ledger(queue_url: str) -> Ledger:
+    """The ledger stored alongside the queue named by ``queue_url``."""
+    if queue_url.startswith("sqlite:///"):
+        return Ledger(SqliteKV(queue_url[len("sqlite://"):]))
+    if queue_url.startswith(("redis://", "rediss://", "unix://")):
+        return Ledger(RedisKV(queue_url))
+    raise ValueError(f"unsupported queue URL {queue_url!r}")

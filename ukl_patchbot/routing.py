@@ -1,0 +1,182 @@
+"""From a GitHub webhook event to a `Trigger`: pure functions, no I/O.
+
+The webhook only decides *whether* an event may lead to work and records what
+it needs (repository, pull request, head sha, command). Everything that needs
+the GitHub API (the commenter's real permission, the files a PR touches, a
+PR's head sha for a comment) is resolved later by the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+# Associations GitHub gives repository members. Others cannot have write access,
+# so they are refused without an API call; members are still asked of the API.
+MEMBER_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+PR_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
+_TAG = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
+_COMMAND = re.compile(
+    rf"^[ \t]*/patchbot[ \t]+(?:(?P<rebase>rebase)[ \t]+(?P<rtag>{_TAG})"
+    rf"|(?P<check>check)(?:[ \t]+(?P<ctag>{_TAG}))?|(?P<retry>retry))[ \t]*\r?$",
+    re.MULTILINE,
+)
+
+
+class Command(StrEnum):
+    CHECK = "check"
+    REBASE = "rebase"
+    RETRY = "retry"
+    DENY = "deny"  # a command from someone who may not give it: reply politely
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What the webhook hands to the queue."""
+
+    delivery_id: str
+    event: str
+    repo: str
+    command: Command
+    actor: str
+    pr: int | None = None
+    head_sha: str | None = None
+    tag: str | None = None
+    installation_id: int | None = None
+    changed_paths: tuple[str, ...] | None = None  # push: paths the commits touch (if listed)
+
+    @property
+    def dedup_key(self) -> str | None:
+        """The job identity when the webhook already knows it (repo, PR, head sha, command)."""
+        if not self.head_sha or self.command == Command.DENY:
+            return None
+        ident = [self.repo, str(self.pr or ""), self.head_sha, self.command, self.tag or ""]
+        return hashlib.sha256("\0".join(ident).encode()).hexdigest()[:24]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["changed_paths"] = list(self.changed_paths) if self.changed_paths is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Trigger":
+        data = dict(data)
+        data["command"] = Command(data["command"])
+        if data.get("changed_paths") is not None:
+            data["changed_paths"] = tuple(data["changed_paths"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """The event needs no work; ``reason`` goes into the log and the response."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Pong:
+    zen: str
+
+
+def parse_command(body: str) -> tuple[Command, str | None] | None:
+    """The first ``/patchbot ...`` line in a comment, or None. Only whole lines count."""
+    m = _COMMAND.search(body or "")
+    if not m:
+        return None
+    if m.group("rebase"):
+        return Command.REBASE, m.group("rtag")
+    if m.group("check"):
+        return Command.CHECK, m.group("ctag")
+    return Command.RETRY, None
+
+
+def route(event: str, delivery_id: str, payload: dict[str, Any], *,
+          bot_login: str | None = None) -> Trigger | Ignored | Pong:
+    """Decide what one webhook delivery asks for."""
+    if event == "ping":
+        return Pong(str(payload.get("zen", "")))
+    repo = _get(payload, "repository", "full_name")
+    if not isinstance(repo, str) or "/" not in repo:
+        return Ignored(f"{event}: no repository in payload")
+    inst = _get(payload, "installation", "id")
+    installation_id = inst if isinstance(inst, int) else None
+    if event == "pull_request":
+        return _route_pull_request(delivery_id, repo, installation_id, payload)
+    if event == "issue_comment":
+        return _route_comment(delivery_id, repo, installation_id, payload, bot_login)
+    if event == "push":
+        return _route_push(delivery_id, repo, installation_id, payload)
+    return Ignored(f"event {event!r} is not handled")
+
+
+def _route_pull_request(delivery_id: str, repo: str, inst: int | None,
+                        payload: dict[str, Any]) -> Trigger | Ignored:
+    action = payload.get("action")
+    if action not in PR_ACTIONS:
+        return Ignored(f"pull_request action {action!r} needs no check")
+    number = _get(payload, "pull_request", "number")
+    sha = _get(payload, "pull_request", "head", "sha")
+    if not isinstance(number, int) or not isinstance(sha, str):
+        return Ignored("pull_request without number or head sha")
+    return Trigger(delivery_id, "pull_request", repo, Command.CHECK,
+                   actor=str(_get(payload, "sender", "login") or ""), pr=number, head_sha=sha,
+                   installation_id=inst)
+
+
+def _route_comment(delivery_id: str, repo: str, inst: int | None, payload: dict[str, Any],
+                   bot_login: str | None) -> Trigger | Ignored:
+    if payload.get("action") != "created":
+        return Ignored(f"issue_comment action {payload.get('action')!r} does not trigger")
+    if not _get(payload, "issue", "pull_request"):
+        return Ignored("comment on an issue, not a pull request")
+    user = _get(payload, "comment", "user") or {}
+    login = str(user.get("login") or "")
+    if user.get("type") == "Bot" or login.endswith("[bot]"):
+        return Ignored(f"comment by bot {login!r}")
+    if bot_login and login.lower() == bot_login.lower():
+        return Ignored("comment by this bot")
+    parsed = parse_command(str(_get(payload, "comment", "body") or ""))
+    if parsed is None:
+        return Ignored("comment has no /patchbot command")
+    command, tag = parsed
+    number = _get(payload, "issue", "number")
+    if not isinstance(number, int):
+        return Ignored("comment without issue number")
+    association = str(_get(payload, "comment", "author_association") or "NONE")
+    if association not in MEMBER_ASSOCIATIONS:
+        command = Command.DENY
+    return Trigger(delivery_id, "issue_comment", repo, command, actor=login, pr=number, tag=tag,
+                   installation_id=inst)
+
+
+def _route_push(delivery_id: str, repo: str, inst: int | None,
+                payload: dict[str, Any]) -> Trigger | Ignored:
+    default = _get(payload, "repository", "default_branch")
+    ref = payload.get("ref")
+    if not default or ref != f"refs/heads/{default}":
+        return Ignored(f"push to {ref!r}, not the default branch")
+    after = payload.get("after")
+    if payload.get("deleted") or not isinstance(after, str) or set(after) == {"0"}:
+        return Ignored("push deleted the branch")
+    paths: set[str] = set()
+    commits = payload.get("commits")
+    listed = isinstance(commits, list) and len(commits) < 20  # GitHub truncates long lists
+    if listed:
+        for c in commits:
+            for k in ("added", "modified", "removed"):
+                paths.update(p for p in c.get(k) or () if isinstance(p, str))
+    return Trigger(delivery_id, "push", repo, Command.CHECK,
+                   actor=str(_get(payload, "sender", "login") or ""), head_sha=after,
+                   installation_id=inst, changed_paths=tuple(sorted(paths)) if listed else None)
+
+
+def _get(d: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
