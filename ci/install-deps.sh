@@ -10,7 +10,10 @@ DEBS=(
   build-essential gcc make flex bison bc gawk texinfo cpio rsync
   libelf-dev libssl-dev ccache xz-utils zstd
   qemu-system-x86 dpkg-dev binutils
+  redis-server
 )
+# The test oracles come from npm; a machine with a node of its own keeps it.
+command -v npm >/dev/null 2>&1 || DEBS+=(nodejs npm)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,3 +30,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+# GitHub's published webhook examples and REST/webhook descriptions (test oracles),
+# pinned by tests/npm/package-lock.json.
+if [ ! -f tests/npm/node_modules/.package-lock.json ] || \
+   ! cmp -s tests/npm/package-lock.json tests/npm/.installed-lock.json; then
+  (cd tests/npm && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json .installed-lock.json)
+fi
