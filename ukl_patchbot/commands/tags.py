@@ -1,0 +1,35 @@
+"""`patchbot tags [component]`: upstream tags in the mirror, newest first."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("tags", help="list upstream tags, newest first, marking the base")
+    p.add_argument("component", nargs="?", default="all", help="linux, glibc or all (default)")
+    p.set_defaults(func=cmd_tags)
+
+
+def cmd_tags(args: argparse.Namespace) -> int:
+    from ukl_patchbot import config, upstream, versions
+
+    cfg = config.load(args.config)
+    names = sorted(cfg.components) if args.component == "all" else [args.component]
+    for name in names:
+        comp = cfg.component(name)
+        tags = upstream.list_tags(cfg, name)
+        base = upstream.series_base(comp)
+        base_v = versions.tag_version(base, comp.tag_prefix) if base else None
+        print(f"{name} ({comp.upstream}); series base: {base or 'none'}")
+        if not tags:
+            print(f"  (no tags: run `patchbot upstream sync {name}`)")
+        for tag in tags:
+            v = versions.tag_version(tag, comp.tag_prefix)
+            mark = ""
+            if tag == base:
+                mark = "  <- base"
+            elif base_v is not None and v is not None and v > base_v:
+                mark = "  (newer)"
+            print(f"  {tag}{mark}")
+    return 0
