@@ -1,0 +1,291 @@
+"""Reading a serial console log: the probe's markers and what went wrong.
+
+A boot passes only on a positive oracle: the probe's start marker with the
+expected variant and privilege level, and its final ``done status=0`` line.
+Everything else in the log is evidence for *why* it did not pass: a panic,
+an Oops, a BUG, WARNINGs, call traces, a timeout, QEMU refusing to start.
+
+Each finding carries a short fingerprint computed from the log with the
+run-specific noise (timestamps, addresses, pids, CPU numbers) removed, so the
+same crash seen twice, or on two tags, gets the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Iterable, Sequence
+
+TAIL_LINES = 20
+
+EXPECTED_CPL = {"classic": 3, "ukl": 0}
+# After this line the machine does nothing more; the boot runner stops QEMU.
+HALT_LINE = "reboot: System halted"
+
+
+class FindingKind(StrEnum):
+    PANIC = "panic"
+    OOPS = "oops"
+    BUG = "bug"
+    WARNING = "warning"
+    CALL_TRACE = "call-trace"
+    TIMEOUT = "timeout"
+    QEMU_FAILED = "qemu-failed"
+    MARKER_MISSING = "marker-missing"
+    WRONG_VARIANT = "wrong-variant"
+    WRONG_CPL = "wrong-cpl"
+    PROBE_FAILED = "probe-failed"
+    DONE_MISSING = "done-missing"
+    HALTED = "halted"  # the kernel halted instead of powering off (no ACPI power-off)
+
+
+class BootStatus(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"  # the system ran but the oracle did not hold
+    TIMEOUT = "timeout"
+    QEMU_ERROR = "qemu-error"  # QEMU itself did not start or died
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: FindingKind
+    summary: str  # one line a maintainer reads first
+    fingerprint: str  # "<kind>-<8 hex>", stable across runs
+    line: int = 0  # 1-based line in the console log, 0 if not from one line
+    excerpt: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ProbeMarkers:
+    """What the probe said. ``None`` where the line never appeared."""
+
+    variant: str | None = None
+    cpl: int | None = None
+    pid: int | None = None
+    start_line: int = 0
+    bench_syscall: str | None = None
+    bench_calls: int | None = None
+    ns_per_call: float | None = None
+    done_status: int | None = None
+
+
+@dataclass(frozen=True)
+class ConsoleAnalysis:
+    status: BootStatus
+    markers: ProbeMarkers
+    findings: tuple[Finding, ...]
+    tail: tuple[str, ...]  # last lines of the log, for timeouts and unexplained failures
+
+    @property
+    def first_problem(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+
+_START_RE = re.compile(r"ukl-probe: start variant=(\S+) cpl=(\d+) pid=(\d+)")
+_BENCH_RE = re.compile(
+    r"ukl-probe: bench syscall=(\S+) calls=(\d+) ns_per_call=([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?\d+)?)"
+)
+_DONE_RE = re.compile(r"ukl-probe: done status=(-?\d+)")
+
+
+def parse_markers(lines: Sequence[str]) -> ProbeMarkers:
+    """The probe's three lines, wherever they are (kernel messages may interleave)."""
+    variant = cpl = pid = calls = done = None
+    syscall: str | None = None
+    ns: float | None = None
+    start_line = 0
+    for no, line in enumerate(lines, 1):
+        if variant is None and (m := _START_RE.search(line)):
+            variant, cpl, pid, start_line = m.group(1), int(m.group(2)), int(m.group(3)), no
+        elif ns is None and (m := _BENCH_RE.search(line)):
+            syscall, calls, ns = m.group(1), int(m.group(2)), float(m.group(3))
+        elif done is None and (m := _DONE_RE.search(line)):
+            done = int(m.group(1))
+    return ProbeMarkers(variant, cpl, pid, start_line, syscall, calls, ns, done)
+
+
+# Noise that differs between two runs of the same failure.
+_NOISE = [
+    (re.compile(r"^\[\s*\d+\.\d+\]\s?"), ""),  # printk timestamp
+    (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<x>"),
+    (re.compile(r"\b[0-9a-fA-F]{8,16}\b"), "<x>"),
+    (re.compile(r"\b(CPU|PID|pid|cpu|Comm):?\s*\S+"), r"\1 <n>"),
+    (re.compile(r"\b\d+\b"), "<n>"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def normalize(line: str) -> str:
+    """``line`` without the parts that change from run to run."""
+    out = line.strip()
+    for pattern, repl in _NOISE:
+        out = pattern.sub(repl, out)
+    return out.strip()
+
+
+def fingerprint(kind: FindingKind, *keys: str) -> str:
+    """A short id for a finding: same kind and same normalised keys, same id."""
+    digest = hashlib.sha256("\0".join([kind.value, *map(normalize, keys)]).encode()).hexdigest()
+    return f"{kind.value}-{digest[:8]}"
+
+
+_PANIC_RE = re.compile(r"Kernel panic - not syncing: ?(.*)")
+_OOPS_RE = re.compile(r"\bOops: (.*)")
+_BUG_RE = re.compile(r"\bBUG: (.*)|kernel BUG at (\S+)")
+_WARN_RE = re.compile(r"WARNING: CPU: \d+ PID: \d+ at (\S+)")
+_TRACE_RE = re.compile(r"\bCall Trace:")
+_RIP_RE = re.compile(r"\bRIP: [0-9a-f]{4}:(\S+?)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?:\s|$)")
+_FRAME_RE = re.compile(
+    r"^\s*(?:\[\s*\d+\.\d+\]\s*)?(\?\s+)?([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+_QEMU_ERR_RE = re.compile(r"^qemu(?:-system-\w+)?: (.*)")
+
+
+def _strip_ts(line: str) -> str:
+    return re.sub(r"^\[\s*\d+\.\d+\]\s?", "", line).rstrip()
+
+
+def _rip_after(lines: Sequence[str], start: int, limit: int = 40) -> str:
+    """The function name in the first ``RIP:`` line after ``start`` (0-based)."""
+    for line in lines[start : start + limit]:
+        if m := _RIP_RE.search(line):
+            return m.group(1)
+    return ""
+
+
+def _frames_after(lines: Sequence[str], start: int, limit: int = 60, count: int = 4) -> list[str]:
+    """The first few function names of the call trace following ``start``."""
+    frames: list[str] = []
+    for line in lines[start + 1 : start + limit]:
+        if m := _FRAME_RE.match(line):
+            if not m.group(1):  # "? fn" frames are guesses from the stack, not the chain
+                frames.append(m.group(2))
+        elif frames and not line.strip():
+            break
+        if len(frames) >= count:
+            break
+    return frames
+
+
+def _scan_kernel(lines: Sequence[str]) -> list[Finding]:
+    found: list[Finding] = []
+    seen: set[str] = set()
+
+    def add(kind: FindingKind, no: int, summary: str, *keys: str) -> None:
+        fp = fingerprint(kind, *keys)
+        if fp in seen:
+            return
+        seen.add(fp)
+        excerpt = tuple(_strip_ts(x) for x in lines[no : no + 12])
+        found.append(Finding(kind, summary, fp, no + 1, excerpt))
+
+    for no, raw in enumerate(lines):
+        line = _strip_ts(raw)
+        if m := _PANIC_RE.search(line):
+            add(FindingKind.PANIC, no, line.strip(), m.group(1))
+        elif m := _OOPS_RE.search(line):
+            # Oops lines are generic; the faulting function tells crashes apart.
+            rip = _rip_after(lines, no)
+            add(FindingKind.OOPS, no, f"{line.strip()} in {rip or '?'}", m.group(1), rip)
+        elif m := _BUG_RE.search(line):
+            rip = _rip_after(lines, no)
+            what = m.group(1) or f"kernel BUG at {m.group(2)}"
+            add(FindingKind.BUG, no, line.strip(), what, rip)
+        elif m := _WARN_RE.search(line):
+            add(FindingKind.WARNING, no, line.strip(), m.group(1))
+        elif _TRACE_RE.search(line):
+            frames = _frames_after(lines, no)
+            add(FindingKind.CALL_TRACE, no, "Call Trace: " + " <- ".join(frames or ["?"]), *frames)
+    return found
+
+
+def _qemu_errors(lines: Sequence[str]) -> list[str]:
+    return [m.group(1) for x in lines if (m := _QEMU_ERR_RE.match(x.strip()))]
+
+
+def classify(
+    lines: Sequence[str],
+    *,
+    expected_variant: str,
+    timed_out: bool = False,
+    qemu_returncode: int | None = 0,
+    timeout: float | None = None,
+) -> ConsoleAnalysis:
+    """Judge one boot from its console ``lines`` (serial output with QEMU's own messages)."""
+    markers = parse_markers(lines)
+    findings = _scan_kernel(lines)
+    tail = tuple(x.rstrip() for x in lines[-TAIL_LINES:])
+    expected_cpl = EXPECTED_CPL[expected_variant]
+
+    oracle: list[Finding] = []
+    if markers.variant is None:
+        oracle.append(Finding(FindingKind.MARKER_MISSING, "the probe's start marker never appeared",
+                              fingerprint(FindingKind.MARKER_MISSING, expected_variant)))
+    else:
+        if markers.variant != expected_variant:
+            oracle.append(Finding(
+                FindingKind.WRONG_VARIANT,
+                f"probe says variant={markers.variant}, expected {expected_variant}",
+                fingerprint(FindingKind.WRONG_VARIANT, markers.variant, expected_variant),
+                markers.start_line))
+        if markers.cpl != expected_cpl:
+            oracle.append(Finding(
+                FindingKind.WRONG_CPL,
+                f"probe runs at cpl={markers.cpl}, expected cpl={expected_cpl} for {expected_variant}",
+                fingerprint(FindingKind.WRONG_CPL, str(markers.cpl), expected_variant),
+                markers.start_line))
+        if markers.done_status is None:
+            oracle.append(Finding(FindingKind.DONE_MISSING, "the probe started but never finished",
+                                  fingerprint(FindingKind.DONE_MISSING, expected_variant)))
+        elif markers.done_status != 0:
+            oracle.append(Finding(
+                FindingKind.PROBE_FAILED, f"the probe finished with status={markers.done_status}",
+                fingerprint(FindingKind.PROBE_FAILED, str(markers.done_status))))
+
+    if any(HALT_LINE in x for x in lines):
+        findings.append(Finding(FindingKind.HALTED,
+                                "the kernel halted instead of powering off (ACPI power-off missing?)",
+                                fingerprint(FindingKind.HALTED, expected_variant)))
+    qemu_errs = _qemu_errors(lines)
+    if timed_out:
+        status = BootStatus.TIMEOUT
+        last = next((normalize(x) for x in reversed(lines) if x.strip()), "")
+        findings.insert(0, Finding(
+            FindingKind.TIMEOUT,
+            f"no power-off within {timeout:g}s" if timeout else "no power-off before the timeout",
+            fingerprint(FindingKind.TIMEOUT, last), 0, tail))
+    elif qemu_errs and markers.variant is None and not findings:
+        status = BootStatus.QEMU_ERROR
+        findings.insert(0, Finding(FindingKind.QEMU_FAILED, "QEMU failed: " + qemu_errs[0],
+                                   fingerprint(FindingKind.QEMU_FAILED, qemu_errs[0]), 0, tail))
+    elif qemu_returncode not in (0, None) and not lines_have_kernel(lines):
+        status = BootStatus.QEMU_ERROR
+        findings.insert(0, Finding(FindingKind.QEMU_FAILED,
+                                   f"QEMU exited with code {qemu_returncode} before the kernel spoke",
+                                   fingerprint(FindingKind.QEMU_FAILED, str(qemu_returncode)), 0, tail))
+    elif oracle or findings_fatal(findings):
+        status = BootStatus.FAIL
+    else:
+        status = BootStatus.PASS
+
+    # Kernel evidence first (it explains the oracle failure), oracle findings after.
+    # QEMU never ran the kernel: the missing markers say nothing more.
+    if status in (BootStatus.PASS, BootStatus.QEMU_ERROR):
+        oracle = []
+    all_findings = tuple(findings + oracle)
+    return ConsoleAnalysis(status, markers, all_findings, tail)
+
+
+_FATAL = {FindingKind.PANIC, FindingKind.OOPS, FindingKind.BUG}
+
+
+def findings_fatal(findings: Iterable[Finding]) -> bool:
+    """A panic, Oops or BUG fails a boot even if the probe's lines made it out."""
+    return any(f.kind in _FATAL for f in findings)
+
+
+def lines_have_kernel(lines: Sequence[str]) -> bool:
+    """Whether the kernel printed anything (tells a QEMU failure from an early crash)."""
+    return any("Linux version" in x or x.startswith("[") for x in lines)
