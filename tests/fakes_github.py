@@ -1,0 +1,352 @@
+"""The one fake GitHub: a threaded HTTP server on 127.0.0.1 that PyGithub talks to over HTTP.
+
+It keeps just enough state (pull requests, collaborators, comments, check
+runs, statuses, App installation tokens) to answer what the bot asks, checks
+authentication like GitHub does (JWT for App endpoints, tokens elsewhere),
+and checks *every* request against GitHub's REST description
+(`tests.octokit_specs.RestSpec`): unknown operations and invalid bodies are
+collected in ``violations``, which the fixture asserts empty at teardown.
+
+Faults are injected per route: ``fail("POST", r"/issues/\\d+/comments$", 502,
+apply=True)`` answers 502 *after* creating the comment (a lost answer).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.octokit_specs import RestSpec, rest_spec
+
+APP_ID = 4242
+APP_SLUG = "ukl-patchbot"
+INSTALLATION_ID = 77
+PAT = "ghp_fakeTokenForTestsOnly0123456789"
+PAT_USER = "patchbot-token-user"
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    times: int
+    headers: dict[str, str]
+    apply: bool  # perform the operation, then answer with the fault (lost answer)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    status: int = 0
+    operation: str | None = None
+    auth: str = ""
+
+
+@dataclass
+class PullRequest:
+    number: int
+    head_sha: str
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FakeRepo:
+    full_name: str
+    pulls: dict[int, PullRequest] = field(default_factory=dict)
+    permissions: dict[str, str] = field(default_factory=dict)  # login -> admin/maintain/write/...
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> comment
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeGitHub:
+    """State and behaviour. `start` serves it on a free loopback port."""
+
+    def __init__(self, spec: RestSpec) -> None:
+        self.spec = spec
+        self.lock = threading.RLock()
+        self.repos: dict[str, FakeRepo] = {}
+        self.requests: list[Recorded] = []
+        self.violations: list[str] = []
+        self.faults: list[Fault] = []
+        self.ids = itertools.count(1000)
+        self.token_ttl = 3600.0
+        self.tokens: dict[str, float] = {}  # installation token -> expiry (epoch)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()).decode()
+        self.public_key = key.public_key()
+        self.server: ThreadingHTTPServer | None = None
+        self.url = ""
+        self._local = threading.local()
+
+    # -- test-facing helpers ----------------------------------------------------
+    def repo(self, full_name: str) -> FakeRepo:
+        with self.lock:
+            return self.repos.setdefault(full_name, FakeRepo(full_name))
+
+    def fail(self, method: str, path: str, status: int, *, times: int = 1,
+             headers: dict[str, str] | None = None, apply: bool = False) -> None:
+        with self.lock:
+            self.faults.append(Fault(method, re.compile(path), status, times, headers or {}, apply))
+
+    def calls(self, method: str, pattern: str) -> list[Recorded]:
+        rx = re.compile(pattern)
+        with self.lock:
+            return [r for r in self.requests if r.method == method and rx.search(r.path)]
+
+    # -- server -------------------------------------------------------------------
+    def start(self) -> str:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                fake._serve(self)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        rec = Recorded(h.command, parts.path, parse_qs(parts.query), body,
+                       auth=h.headers.get("Authorization", ""))
+        op, problems = self.spec.check(h.command, parts.path, rec.query, body)
+        rec.operation = op
+        with self.lock:
+            self.requests.append(rec)
+            self.violations.extend(problems)
+            fault = next((f for f in self.faults if f.method == h.command and f.times > 0
+                          and f.path.search(parts.path)), None)
+            if fault is not None:
+                fault.times -= 1
+        if fault is not None and not fault.apply:
+            status, payload, headers = fault.status, {"message": "injected fault"}, fault.headers
+        else:
+            status, payload, headers = self._dispatch(h.command, parts.path, body, rec.auth)
+            if fault is not None:
+                status, payload, headers = fault.status, {"message": "injected fault"}, fault.headers
+        rec.status = status
+        data = json.dumps(payload).encode() if payload is not None else b""
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json; charset=utf-8")
+        h.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+
+    # -- behaviour ----------------------------------------------------------------
+    def _dispatch(self, method: str, path: str, body: Any,
+                  auth: str) -> tuple[int, Any, dict[str, str]]:
+        for m, rx, fn, kind in self._routes():
+            match = re.fullmatch(rx, path)
+            if m == method and match:
+                denied = self._authenticate(kind, auth)
+                if denied:
+                    return 401, {"message": denied}, {}
+                self._local.auth = auth.partition(" ")[2]
+                with self.lock:
+                    status, payload = fn(body, *match.groups())
+                return status, payload, {}
+        return 404, {"message": "Not Found (fake has no such route)"}, {}
+
+    def _authenticate(self, kind: str, auth: str) -> str | None:
+        scheme, _, cred = auth.partition(" ")
+        if kind == "jwt":
+            try:
+                claims = jwt.decode(cred, self.public_key, algorithms=["RS256"])
+            except jwt.PyJWTError as exc:
+                return f"bad JWT: {exc}"
+            return None if str(claims.get("iss")) == str(APP_ID) else "JWT for another app"
+        if cred == PAT:
+            return None
+        expiry = self.tokens.get(cred)
+        if expiry is None:
+            return "Bad credentials"
+        return None if expiry > time.time() else "installation token expired"
+
+    def _routes(self) -> Iterator[tuple[str, str, Callable[..., tuple[int, Any]], str]]:
+        repo = r"/repos/([^/]+/[^/]+)"
+        yield "GET", r"/app", self._get_app, "jwt"
+        yield "GET", repo + r"/installation", self._get_installation, "jwt"
+        yield "POST", r"/app/installations/(\d+)/access_tokens", self._new_token, "jwt"
+        yield "GET", r"/user", lambda _b: (200, self._user(PAT_USER)), "token"
+        yield "GET", repo + r"/collaborators/([^/]+)/permission", self._permission, "token"
+        yield "GET", repo + r"/pulls/(\d+)", self._get_pull, "token"
+        yield "GET", repo + r"/pulls/(\d+)/files", self._pull_files, "token"
+        yield "GET", repo + r"/issues/(\d+)", self._get_issue, "token"
+        yield "GET", repo + r"/issues/(\d+)/comments", self._list_comments, "token"
+        yield "POST", repo + r"/issues/(\d+)/comments", self._create_comment, "token"
+        yield "PATCH", repo + r"/issues/comments/(\d+)", self._edit_comment, "token"
+        yield "POST", repo + r"/check-runs", self._create_check_run, "token"
+        yield "GET", repo + r"/check-runs/(\d+)", self._get_check_run, "token"
+        yield "PATCH", repo + r"/check-runs/(\d+)", self._edit_check_run, "token"
+        yield "GET", repo + r"/commits/([0-9a-f]{40})", self._get_commit, "token"
+        yield "POST", repo + r"/statuses/([0-9a-f]{40})", self._create_status, "token"
+
+    def _user(self, login: str) -> dict[str, Any]:
+        kind = "Bot" if login.endswith("[bot]") else "User"
+        return {"login": login, "id": abs(hash(login)) % 10**6, "type": kind,
+                "url": f"{self.url}/users/{login}"}
+
+    def _get_app(self, _b: Any) -> tuple[int, Any]:
+        return 200, {"id": APP_ID, "slug": APP_SLUG, "name": "UKL patchbot"}
+
+    def _get_installation(self, _b: Any, full: str) -> tuple[int, Any]:
+        if full not in self.repos:
+            return 404, {"message": "Not Found"}
+        return 200, {"id": INSTALLATION_ID, "app_id": APP_ID, "account": self._user(full.split("/")[0])}
+
+    def _new_token(self, _b: Any, inst: str) -> tuple[int, Any]:
+        if int(inst) != INSTALLATION_ID:
+            return 404, {"message": "Not Found"}
+        token = f"ghs_fake{next(self.ids)}"
+        expires = _now() + timedelta(seconds=self.token_ttl)
+        self.tokens[token] = expires.timestamp()
+        return 201, {"token": token, "expires_at": _iso(expires), "permissions": {}}
+
+    def _permission(self, _b: Any, full: str, user: str) -> tuple[int, Any]:
+        perm = self.repo(full).permissions.get(user)
+        if perm is None:
+            return 404, {"message": f"{user} is not a user"}
+        legacy = {"maintain": "write", "triage": "read"}.get(perm, perm)
+        return 200, {"permission": legacy, "role_name": perm, "user": self._user(user)}
+
+    def _pull(self, full: str, n: str) -> PullRequest | None:
+        return self.repo(full).pulls.get(int(n))
+
+    def _get_pull(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
+        pr = self._pull(full, n)
+        if pr is None:
+            return 404, {"message": "Not Found"}
+        return 200, {"number": pr.number, "state": "open",
+                     "url": f"{self.url}/repos/{full}/pulls/{n}",
+                     "head": {"sha": pr.head_sha, "ref": "topic"}, "base": {"ref": "main"}}
+
+    def _pull_files(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
+        pr = self._pull(full, n)
+        if pr is None:
+            return 404, {"message": "Not Found"}
+        return 200, [{"filename": f, "status": "modified", "sha": "0" * 40} for f in pr.files]
+
+    def _get_issue(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
+        return 200, {"number": int(n), "url": f"{self.url}/repos/{full}/issues/{n}",
+                     "comments_url": f"{self.url}/repos/{full}/issues/{n}/comments"}
+
+    def _list_comments(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
+        return 200, [c for c in self.repo(full).comments.values() if c["issue"] == int(n)]
+
+    def _comment_author(self) -> str:
+        return PAT_USER if self._local.auth == PAT else f"{APP_SLUG}[bot]"
+
+    def _create_comment(self, body: Any, full: str, n: str) -> tuple[int, Any]:
+        cid = next(self.ids)
+        comment = {"id": cid, "issue": int(n), "body": body["body"],
+                   "user": self._user(self._comment_author()),
+                   "url": f"{self.url}/repos/{full}/issues/comments/{cid}"}
+        self.repo(full).comments[cid] = comment
+        return 201, comment
+
+    def _edit_comment(self, body: Any, full: str, cid: str) -> tuple[int, Any]:
+        c = self.repo(full).comments.get(int(cid))
+        if c is None:
+            return 404, {"message": "Not Found"}
+        c["body"] = body["body"]
+        c["edits"] = c.get("edits", 0) + 1
+        return 200, c
+
+    def _create_check_run(self, body: Any, full: str) -> tuple[int, Any]:
+        rid = next(self.ids)
+        run = {"id": rid, "name": body["name"], "head_sha": body["head_sha"],
+               "status": "completed" if body.get("conclusion") else body.get("status", "queued"),
+               "conclusion": body.get("conclusion"), "output": dict(body.get("output") or {}),
+               "annotations": list((body.get("output") or {}).get("annotations", [])),
+               "history": [body.get("status") or ("completed" if body.get("conclusion") else "queued")],
+               "url": f"{self.url}/repos/{full}/check-runs/{rid}"}
+        run["output"].pop("annotations", None)
+        self.repo(full).check_runs[rid] = run
+        return 201, run
+
+    def _get_check_run(self, _b: Any, full: str, rid: str) -> tuple[int, Any]:
+        run = self.repo(full).check_runs.get(int(rid))
+        return (200, run) if run else (404, {"message": "Not Found"})
+
+    def _edit_check_run(self, body: Any, full: str, rid: str) -> tuple[int, Any]:
+        run = self.repo(full).check_runs.get(int(rid))
+        if run is None:
+            return 404, {"message": "Not Found"}
+        if body.get("conclusion"):
+            run["status"], run["conclusion"] = "completed", body["conclusion"]
+            run["history"].append("completed")
+        elif body.get("status"):
+            run["status"] = body["status"]
+            run["history"].append(body["status"])
+        out = dict(body.get("output") or {})
+        run["annotations"].extend(out.pop("annotations", []))
+        run["output"].update(out)
+        return 200, run
+
+    def _get_commit(self, _b: Any, full: str, sha: str) -> tuple[int, Any]:
+        return 200, {"sha": sha, "url": f"{self.url}/repos/{full}/commits/{sha}"}
+
+    def _create_status(self, body: Any, full: str, sha: str) -> tuple[int, Any]:
+        st = {"id": next(self.ids), "sha": sha, **body}
+        self.repo(full).statuses.append(st)
+        return 201, st
+
+
+@pytest.fixture
+def fake_github() -> Iterator[FakeGitHub]:
+    """A running fake GitHub; fails the test if any request broke GitHub's REST description."""
+    fake = FakeGitHub(rest_spec())
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    assert fake.violations == [], "requests not valid per GitHub's REST description:\n" + \
+        "\n".join(fake.violations)
