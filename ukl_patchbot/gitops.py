@@ -279,11 +279,12 @@ def temp_worktree(
         if sparse_paths is not None:
             git(wt, "config", "--worktree", "core.sparseCheckout", "true")
             git(wt, "config", "--worktree", "core.sparseCheckoutCone", "false")
-            info = Path(out(wt, "rev-parse", "--git-path", "info"))
-            info = info if info.is_absolute() else wt / info
-            info.mkdir(parents=True, exist_ok=True)
+            # info/ itself is shared by all worktrees; info/sparse-checkout is per worktree.
+            spec = Path(out(wt, "rev-parse", "--git-path", "info/sparse-checkout"))
+            spec = spec if spec.is_absolute() else wt / spec
+            spec.parent.mkdir(parents=True, exist_ok=True)
             patterns = sorted({_escape_sparse(p) for p in sparse_paths}) or ["!/*"]
-            (info / "sparse-checkout").write_text("\n".join(patterns) + "\n")
+            spec.write_text("\n".join(patterns) + "\n")
         git(wt, "read-tree", "-mu", "HEAD")
         yield wt
         kept = keep() if callable(keep) else keep
@@ -314,7 +315,9 @@ def export_tree(mirror: Path, commitish: str, dest: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="patchbot-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         git(mirror, "read-tree", sha, extra_env=env)
-        git(mirror, "checkout-index", "-a", f"--prefix={dest}/", extra_env=env)
+        # Parallel checkout: a Linux tree has 80,000 files.
+        git(mirror, f"--work-tree={dest}", "-c", "checkout.workers=2", "checkout-index", "-a",
+            extra_env=env)
     return dest
 
 

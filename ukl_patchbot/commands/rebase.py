@@ -1,0 +1,73 @@
+"""`patchbot rebase [TAG]`: carry the patch series onto an upstream tag and report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "rebase", help="apply the series onto an upstream tag; report per patch and hunk",
+        description="Exit status: 0 the series applies, 2 conflicts, 1 error.",
+    )
+    p.add_argument("tag", nargs="?", help="upstream tag, e.g. v6.1.192 (default: newest in the "
+                   "mirror, per component)")
+    p.add_argument("--component", default=None,
+                   help="linux, glibc or all (default: the component the tag belongs to)")
+    p.add_argument("--dry-run", action="store_true", help="report only; write nothing to patchsets/")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--force", action="store_true",
+                   help="rewrite patchsets/ even if it has uncommitted local edits")
+    p.add_argument("--keep-worktree", action="store_true",
+                   help="keep the throwaway worktree (on conflict: stopped at the first one)")
+    p.set_defaults(func=cmd_rebase)
+
+
+def _components_for(cfg, tag: str | None, wanted: str | None) -> list[str]:  # type: ignore[no-untyped-def]
+    from ukl_patchbot import versions
+    from ukl_patchbot.errors import UserError
+
+    if wanted == "all" or (wanted is None and tag is None):
+        if tag is not None:
+            raise UserError("a tag names one component's version; drop it with --component all")
+        return sorted(cfg.components)
+    if wanted is not None:
+        cfg.component(wanted)
+        return [wanted]
+    matches = [c.name for c in cfg.components.values()
+               if versions.tag_version(tag, c.tag_prefix) is not None]
+    if not matches:
+        raise UserError(f"{tag!r} looks like no component's tag",
+                        hint="pass --component " + "|".join(sorted(cfg.components)))
+    # The longest prefix wins: "glibc-2.36" is glibc's even though "" would match too.
+    return [max(matches, key=lambda n: len(cfg.components[n].tag_prefix))]
+
+
+def cmd_rebase(args: argparse.Namespace) -> int:
+    from ukl_patchbot import config, fsutil, rebase, rebase_report, upstream
+    from ukl_patchbot.errors import UserError
+
+    cfg = config.load(args.config)
+    reports = []
+    for name in _components_for(cfg, args.tag, args.component):
+        tag = args.tag
+        if tag is None:
+            tags = upstream.list_tags(cfg, name)
+            if not tags:
+                raise UserError(f"the {name} mirror has no tags",
+                                hint=f"run `patchbot upstream sync {name}`")
+            tag = tags[0]
+        report = rebase.rebase_series(cfg, name, tag, dry_run=args.dry_run,
+                                      keep_worktree=args.keep_worktree, force=args.force)
+        print(rebase_report.render_markdown(report))
+        reports.append(report)
+    if args.json:
+        if len(reports) == 1:
+            fsutil.atomic_write(args.json, rebase_report.render_json(reports[0]))
+        else:
+            import json
+
+            data = [rebase_report.to_dict(r) for r in reports]
+            fsutil.atomic_write(args.json, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return 0 if all(r.ok for r in reports) else 2

@@ -1,0 +1,358 @@
+"""`patchbot rebase <tag>`: carry a component's patch series onto a new upstream tag.
+
+The series is applied patch by patch with ``git am`` in a throwaway sparse
+worktree of the mirror (never in the user's checkout): first exactly, then,
+if git refuses, with the 3-way fallback. Before each patch its hunks are
+located in the tree it meets, which gives the per-hunk offsets and, for a
+hunk whose context is gone, what the new tag has there and which upstream
+change (old base -> new tag) touched those lines.
+
+On success the series in ``patchsets/<component>/`` is rewritten atomically:
+unchanged patches keep their bytes, refreshed ones keep their mail headers
+(author, date, subject) and message, patches now upstream are dropped, and
+``patchset.toml`` gets the new base. On conflict nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ukl_patchbot import fsutil, gitops, series as series_mod, upstream
+from ukl_patchbot.config import Config
+from ukl_patchbot.errors import UserError
+from ukl_patchbot.rebase_report import (HunkResult, HunkStatus, PatchResult, PatchStatus,
+                                        RebaseReport)
+from ukl_patchbot.series import Hunk, Patch, Series
+
+log = logging.getLogger(__name__)
+
+AM = ["am", "--quiet", "--no-gpg-sign", "--committer-date-is-author-date"]
+
+
+def applied_ref(component: str, series: Series, tag: str) -> str:
+    """The mirror ref holding ``series`` applied on ``tag``.
+
+    The series digest is part of the name so concurrent runs with different
+    series (tests, a PR under review) never overwrite each other's result.
+    """
+    return f"refs/patchbot/applied/{component}/{series.digest}/{tag}"
+
+
+def locate(lines: list[str], want: list[str], start: int) -> int | None:
+    """1-based line where ``want`` occurs in ``lines``, nearest to ``start``; None if nowhere."""
+    n = len(want)
+    if n == 0:
+        return start
+    last = len(lines) - n + 1
+    for d in range(0, max(start, last - start) + 1):
+        for pos in ((start,) if d == 0 else (start + d, start - d)):
+            if 1 <= pos <= last and lines[pos - 1] == want[0] and lines[pos - 1:pos - 1 + n] == want:
+                return pos
+    return None
+
+
+def _read_lines(path: Path) -> list[str] | None:
+    try:
+        return path.read_bytes().decode("utf-8", "surrogateescape").split("\n")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+@dataclass
+class _Ctx:
+    """Per-run state shared by the steps."""
+
+    mirror: Path
+    wt: Path
+    old_sha: str | None
+    new_sha: str
+    history: bool  # old base is an ancestor of the new tag: `git log -L` is meaningful
+    upstream_diffs: dict[str, tuple[Hunk, ...]] = field(default_factory=dict)
+
+
+def _upstream_hunks(ctx: _Ctx, path: str) -> tuple[Hunk, ...]:
+    if ctx.old_sha is None:
+        return ()
+    if path not in ctx.upstream_diffs:
+        text = gitops.out(ctx.mirror, "diff", "--no-color", "--no-renames", "-U3",
+                          ctx.old_sha, ctx.new_sha, "--", path)
+        files = series_mod.parse_diff(text, Path(f"upstream:{path}"))
+        ctx.upstream_diffs[path] = files[0].hunks if files else ()
+    return ctx.upstream_diffs[path]
+
+
+def _explain(ctx: _Ctx, path: str, hunk: Hunk, lines: list[str] | None,
+             status: HunkStatus) -> HunkResult:
+    """A hunk whose context is not in the tree: what is there instead, and why."""
+    start, length = hunk.old_start, max(hunk.old_len, 1)
+    uh = _upstream_hunks(ctx, path)
+    mapped = start + sum(h.new_len - h.old_len for h in uh if h.old_start + h.old_len <= start)
+    touching = [h for h in uh
+                if h.old_start < start + length and start < h.old_start + max(h.old_len, 1)]
+    excerpt = "\n".join(h.header + "\n" + "\n".join(h.lines) for h in touching)
+    actual = tuple(lines[mapped - 1:mapped - 1 + hunk.old_len]) if lines else ()
+    commits: tuple[str, ...] = ()
+    if ctx.history and touching and ctx.old_sha:
+        res = gitops.git(ctx.mirror, "log", "-s", "--format=COMMIT %h %s",
+                         f"-L{start},{start + length - 1}:{path}",
+                         f"{ctx.old_sha}..{ctx.new_sha}", check=False, mutating=False)
+        commits = tuple(ln[7:] for ln in res.stdout.splitlines() if ln.startswith("COMMIT "))
+    return HunkResult(path, hunk.header, hunk.old_start, hunk.old_len, status, None, None,
+                      tuple(hunk.old_lines), actual, excerpt, commits)
+
+
+def _analyse(ctx: _Ctx, patch: Patch) -> list[HunkResult]:
+    """Locate every hunk of ``patch`` in the worktree as it is before applying it."""
+    out: list[HunkResult] = []
+    for f in patch.files:
+        if f.old_path is None:
+            status = HunkStatus.NEW_FILE if not (ctx.wt / f.path).exists() else HunkStatus.CHANGED
+            out += [HunkResult(f.path, h.header, h.old_start, h.old_len, status, h.new_start, 0)
+                    for h in f.hunks]
+            continue
+        lines = _read_lines(ctx.wt / f.old_path)
+        for h in f.hunks:
+            pos = locate(lines, h.old_lines, h.old_start) if lines is not None else None
+            if pos is None:
+                out.append(_explain(ctx, f.old_path, h, lines, HunkStatus.CHANGED))
+            else:
+                off = pos - h.old_start
+                st = HunkStatus.EXACT if off == 0 else HunkStatus.OFFSET
+                out.append(HunkResult(f.old_path, h.header, h.old_start, h.old_len, st, pos, off))
+    return out
+
+
+def _head(wt: Path) -> str:
+    return gitops.out(wt, "rev-parse", "HEAD")
+
+
+def _apply_one(ctx: _Ctx, patch: Patch) -> tuple[PatchResult, str | None]:
+    """Apply one patch; the result and the commit it made (None if none)."""
+    hunks = _analyse(ctx, patch)
+    before = _head(ctx.wt)
+    path = str(patch.path.resolve())
+    res = gitops.git(ctx.wt, *AM, "--no-3way", path, check=False)
+    if res.ok:
+        after = _head(ctx.wt)
+        if after == before:
+            return PatchResult(patch.name, patch.subject, PatchStatus.ALREADY_UPSTREAM,
+                               tuple(hunks)), None
+        if any(h.status == HunkStatus.CHANGED for h in hunks):
+            status = PatchStatus.CONTEXT_CHANGED  # git found it where we did not (whitespace)
+        elif any(h.offset for h in hunks):
+            status = PatchStatus.OFFSET
+        else:
+            status = PatchStatus.CLEAN
+        return PatchResult(patch.name, patch.subject, status, tuple(hunks)), after
+    gitops.git(ctx.wt, "am", "--abort", check=False)
+    if gitops.git(ctx.wt, "apply", "--check", "-R", path, check=False).ok:
+        return PatchResult(patch.name, patch.subject, PatchStatus.ALREADY_UPSTREAM,
+                           tuple(hunks)), None
+    res3 = gitops.git(ctx.wt, *AM, "--3way", path, check=False)
+    if res3.ok:
+        after = _head(ctx.wt)
+        status = PatchStatus.ALREADY_UPSTREAM if after == before else PatchStatus.CONTEXT_CHANGED
+        return PatchResult(patch.name, patch.subject, status, tuple(hunks)), (
+            None if after == before else after)
+    unmerged = gitops.out(ctx.wt, "diff", "--name-only", "--diff-filter=U").splitlines()
+    detail = (res3.stdout + res3.stderr).strip()
+    gitops.git(ctx.wt, "am", "--abort", check=False)
+    conflict = tuple(
+        HunkResult(h.file, h.header, h.old_start, h.old_len, HunkStatus.CONFLICT, None, None,
+                   h.expected, h.actual, h.upstream_diff, h.upstream_commits)
+        if h.status == HunkStatus.CHANGED and (h.file in unmerged or not unmerged) else h
+        for h in hunks
+    )
+    files = tuple(unmerged) or tuple(sorted({h.file for h in hunks
+                                             if h.status == HunkStatus.CHANGED}))
+    return PatchResult(patch.name, patch.subject, PatchStatus.CONFLICT, conflict, files,
+                       detail[-4000:]), None
+
+
+_SIGNATURE = re.compile(rb"\n-- \n[^\n]*\n*\Z")
+
+
+def _refresh(original: bytes, generated: bytes) -> bytes:
+    """``generated`` (format-patch of the rebased commit) wearing ``original``'s mail headers.
+
+    Keeps the original From line, headers (subject prefix, date, author) and
+    signature, so the review diff shows only what the rebase changed.
+    """
+    o_head, _, _ = original.partition(b"\n\n")
+    _, _, g_body = generated.partition(b"\n\n")
+    o_sig = _SIGNATURE.search(original)
+    if o_sig:
+        g_body = _SIGNATURE.sub(b"", g_body) + o_sig.group(0)
+    return o_head + b"\n\n" + g_body
+
+
+def _format_patches(wt: Path, commits: dict[str, str]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for name, sha in commits.items():
+        res = gitops.git(wt, "format-patch", "-1", "--stdout", "--no-numbered", sha)
+        out[name] = res.stdout.encode("utf-8", "surrogateescape")
+    return out
+
+
+def _write_series(series: Series, tag: str, contents: dict[str, bytes],
+                  dropped: list[str]) -> None:
+    """Rewrite the series directory atomically (staged copy, then rename)."""
+    d = series.directory
+    staged = d.with_name(f".{d.name}.staging-{os.getpid()}")
+    shutil.rmtree(staged, ignore_errors=True)
+    try:
+        shutil.copytree(d, staged, symlinks=True)
+        for name, data in contents.items():
+            (staged / name).write_bytes(data)
+        for name in dropped:
+            (staged / name).unlink(missing_ok=True)
+        if dropped:
+            kept = [ln for ln in (staged / series_mod.SERIES_NAME).read_text().splitlines(True)
+                    if ln.split("#", 1)[0].strip() not in dropped]
+            (staged / series_mod.SERIES_NAME).write_text("".join(kept))
+        meta = staged / series_mod.META_NAME
+        text = meta.read_text()
+        text, n = re.subn(r'(?m)^(\s*base\s*=\s*)"[^"]*"', lambda m: f'{m.group(1)}"{tag}"', text)
+        if n != 1:
+            raise UserError(f"{d / series_mod.META_NAME}: cannot find the base = \"...\" line")
+        meta.write_text(text)
+        fsutil.atomic_replace_dir(staged, d)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def _clean_stale_staging(d: Path) -> None:
+    for stale in d.parent.glob(f".{d.name}.staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _range_diff(ctx: _Ctx, series: Series, new_head: str) -> tuple[str, str | None]:
+    """``git range-diff`` old series (on its base) vs new series; (text, note)."""
+    if ctx.old_sha is None:
+        return "", f"old base {series.base} is not in the mirror: no range-diff"
+    gitops.git(ctx.wt, "checkout", "-q", "--detach", ctx.old_sha)
+    res = gitops.git(ctx.wt, *AM, "--no-3way", *[str(p.path.resolve()) for p in series.patches],
+                     check=False)
+    if not res.ok:
+        gitops.git(ctx.wt, "am", "--abort", check=False)
+        return "", f"the series does not apply to its recorded base {series.base}"
+    old_head = _head(ctx.wt)
+    text = gitops.out(ctx.wt, "range-diff", "--no-color", f"{ctx.old_sha}..{old_head}",
+                      f"{ctx.new_sha}..{new_head}")
+    gitops.git(ctx.wt, "checkout", "-q", "--detach", new_head)
+    return text, None
+
+
+def rebase_series(
+    cfg: Config,
+    component: str,
+    tag: str,
+    *,
+    dry_run: bool = False,
+    keep_worktree: bool = False,
+    write: bool = True,
+    force: bool = False,
+) -> RebaseReport:
+    """Apply ``component``'s series onto ``tag`` and report per patch and hunk.
+
+    ``write`` rewrites ``patchsets/`` on success (unless ``dry_run``);
+    ``force`` allows that over local edits there. ``keep_worktree`` leaves the
+    worktree (on conflict: stopped at the first conflicting patch, ready for
+    ``git am --continue``). Conflicts are a result (``report.ok`` False).
+    """
+    t0 = time.monotonic()
+    comp = cfg.component(component)
+    series = series_mod.load_series(comp.series_dir, component)
+    new_sha = upstream.resolve_tag(cfg, component, tag)
+    mirror = cfg.mirror_dir(component)
+    writing = write and not dry_run
+    if writing and not force:
+        dirty = gitops.is_dirty(cfg.root, str(comp.series_dir))
+        if dirty:
+            raise UserError(
+                f"{comp.series_dir} has uncommitted changes:\n  " + "\n  ".join(dirty[:10]),
+                hint="commit or discard them, or pass --force to overwrite them",
+            )
+    _clean_stale_staging(comp.series_dir)
+    old_sha = gitops.rev_parse(mirror, f"refs/tags/{series.base}")
+    history = bool(old_sha) and old_sha != new_sha and gitops.git(
+        mirror, "merge-base", "--is-ancestor", str(old_sha), new_sha, check=False,
+        mutating=False).ok
+    notes: list[str] = []
+    if old_sha is None:
+        notes.append(f"old base {series.base} is not in the mirror: no upstream change detail")
+    keep = {"flag": False}
+    with gitops.temp_worktree(mirror, new_sha, sparse_paths=series.paths,
+                              work_root=cfg.work_dir / "worktrees", name=f"rebase-{component}",
+                              keep=lambda: keep["flag"]) as wt:
+        ctx = _Ctx(mirror, wt, old_sha, new_sha, history)
+        results: list[PatchResult] = []
+        commits: dict[str, str] = {}
+        heads_before: list[str] = []
+        for patch in series.patches:
+            heads_before.append(_head(wt))
+            result, commit = _apply_one(ctx, patch)
+            results.append(result)
+            if commit:
+                commits[patch.name] = commit
+        new_head = _head(wt)
+        ok = all(r.status != PatchStatus.CONFLICT for r in results)
+        ref = None
+        range_diff = ""
+        changed: list[str] = []
+        continue_cmds: tuple[str, ...] = ()
+        if ok:
+            ref = applied_ref(component, series, tag)
+            gitops.update_ref(mirror, ref, new_head)
+            range_diff, note = _range_diff(ctx, series, new_head)
+            if note:
+                notes.append(note)
+            refresh = {r.name for r in results
+                       if r.status in (PatchStatus.OFFSET, PatchStatus.CONTEXT_CHANGED)}
+            generated = _format_patches(wt, {n: c for n, c in commits.items() if n in refresh})
+            contents = {n: _refresh(p.raw, generated[n]) for p in series.patches
+                        if (n := p.name) in generated}
+            contents = {n: data for n, data in contents.items()
+                        if data != (series.directory / n).read_bytes()}
+            dropped = [r.name for r in results if r.status == PatchStatus.ALREADY_UPSTREAM]
+            changed = sorted(contents) + [f"{n} (dropped: already upstream)" for n in dropped]
+            if writing:
+                _write_series(series, tag, contents, dropped)
+        if keep_worktree:
+            keep["flag"] = True
+            continue_cmds = _prepare_for_maintainer(ctx, series, results, heads_before, tag)
+    return RebaseReport(
+        component=component, old_base=series.base, new_base=tag, patches=tuple(results),
+        applied_ref=ref, range_diff=range_diff, written=ok and writing, dry_run=dry_run,
+        changed_files=tuple(changed), worktree=str(wt) if keep_worktree else None,
+        continue_commands=continue_cmds, notes=tuple(notes),
+        duration=round(time.monotonic() - t0, 3),
+    )
+
+
+def _prepare_for_maintainer(ctx: _Ctx, series: Series, results: list[PatchResult],
+                            heads_before: list[str], tag: str) -> tuple[str, ...]:
+    """Leave the kept worktree stopped at the first conflict; the commands to go on."""
+    wt = str(ctx.wt)
+    first = next((i for i, r in enumerate(results) if r.status == PatchStatus.CONFLICT), None)
+    export = f"git format-patch -o {series.directory} {ctx.new_sha}..HEAD"
+    if first is None:
+        return (f"cd {wt}", "git log --oneline " + f"{ctx.new_sha}..HEAD",
+                "git sparse-checkout disable   # materialize the whole tree", export)
+    gitops.git(ctx.wt, "reset", "-q", "--hard", heads_before[first])
+    rest = [str(p.path.resolve()) for p in series.patches[first:]]
+    gitops.git(ctx.wt, *AM, "--3way", *rest, check=False)
+    return (
+        f"cd {wt}",
+        "git status                    # the conflicting files",
+        "$EDITOR <files>; git add <files>",
+        "git am --continue             # repeats for later patches",
+        "git sparse-checkout disable   # optional: materialize the whole tree",
+        f"{export}   # then fix the series file names and base = \"{tag}\"",
+    )
