@@ -95,18 +95,26 @@ def test_qemu_nonzero_exit_without_kernel_output() -> None:
     assert "134" in a.findings[0].summary
 
 
-def test_oops_names_the_faulting_function_and_trace() -> None:
+def test_oops_is_one_event_with_function_and_trace() -> None:
     a = console.classify(lines("ukl-oops.log"), expected_variant="ukl")
     assert a.status == BootStatus.FAIL
     ks = kinds(a)
-    assert ks[:4] == [FindingKind.BUG, FindingKind.OOPS, FindingKind.CALL_TRACE, FindingKind.PANIC]
-    oops = a.findings[1]
-    assert "ukl_app_main" in oops.summary
-    trace = a.findings[2]
+    # BUG line, Oops line, RIP and call trace are one event; then the panic.
+    assert ks == [FindingKind.BUG, FindingKind.PANIC, FindingKind.DONE_MISSING]
+    bug = a.findings[0]
+    assert "NULL pointer dereference" in bug.summary and "in ukl_app_main" in bug.summary
     # "? rest_init" is an unreliable frame and is left out.
-    assert trace.summary == ("Call Trace: ukl_libc_start_main <- ukl_run_application <- "
-                             "kernel_init <- ret_from_fork")
-    assert FindingKind.DONE_MISSING in ks
+    assert "(called from ukl_libc_start_main <- ukl_run_application <- kernel_init)" in bug.summary
+    assert a.findings[1].summary == "Kernel panic - not syncing: Fatal exception"
+
+
+def test_call_trace_outside_an_event_is_its_own_finding() -> None:
+    log = ["[    1.0] INFO: task swapper:1 blocked for more than 120 seconds.",
+           "[    1.1] Call Trace:", "[    1.2]  <TASK>", "[    1.3]  schedule+0x40/0xa0",
+           "[    1.4]  ukl_wait+0x10/0x20", "[    1.5]  </TASK>"]
+    a = console.classify(log, expected_variant="ukl", timed_out=True)
+    trace = next(f for f in a.findings if f.kind == FindingKind.CALL_TRACE)
+    assert trace.summary == "Call Trace: schedule <- ukl_wait"
 
 
 def test_fingerprints_are_stable_across_runs_of_the_same_crash() -> None:
@@ -127,8 +135,7 @@ def test_kernel_bug_at_line() -> None:
     a = console.classify(lines("ukl-bug-at.log"), expected_variant="ukl")
     bug = next(f for f in a.findings if f.kind == FindingKind.BUG)
     assert "mm/slub.c" in bug.summary
-    trace = next(f for f in a.findings if f.kind == FindingKind.CALL_TRACE)
-    assert "ukl_sys_munmap" in trace.summary
+    assert "in kfree" in bug.summary and "ukl_sys_munmap" in bug.summary
 
 
 def test_warning_is_reported_but_does_not_fail() -> None:

@@ -20,7 +20,7 @@ from ukl_patchbot.console import BootStatus, Finding
 from ukl_patchbot.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
 
 SCHEMA_VERSION = 1
-EXCERPT_LINES = 12
+EXCERPT_LINES = 30
 
 
 class Verdict(StrEnum):

@@ -169,35 +169,74 @@ def _frames_after(lines: Sequence[str], start: int, limit: int = 60, count: int 
     return frames
 
 
+_END_TRACE = "---[ end trace"
+EVENT_WINDOW = 60  # lines after a BUG/Oops/WARNING headline that still belong to it
+
+
 def _scan_kernel(lines: Sequence[str]) -> list[Finding]:
+    """Kernel crash evidence, one finding per event.
+
+    A BUG line, the Oops line after it, the RIP and the call trace are one
+    event (one finding, headed by the first line, identified by the faulting
+    function and the first reliable frames); a call trace outside any such
+    event is a finding of its own; each panic line is one too.
+    """
     found: list[Finding] = []
     seen: set[str] = set()
+    event_end = -1  # lines up to here belong to the current BUG/Oops/WARNING
 
-    def add(kind: FindingKind, no: int, summary: str, *keys: str) -> None:
+    def add(kind: FindingKind, no: int, summary: str, *keys: str, end: int | None = None) -> None:
         fp = fingerprint(kind, *keys)
         if fp in seen:
             return
         seen.add(fp)
-        excerpt = tuple(_strip_ts(x) for x in lines[no : no + 12])
+        stop = min(no + 30, end + 1) if end is not None else no + 8
+        excerpt = tuple(_strip_ts(x) for x in lines[no:stop])
         found.append(Finding(kind, summary, fp, no + 1, excerpt))
 
+    def window(no: int) -> int:
+        for k in range(no + 1, min(len(lines), no + EVENT_WINDOW)):
+            if _END_TRACE in lines[k] or _PANIC_RE.search(lines[k]):
+                return k
+        return min(len(lines), no + EVENT_WINDOW) - 1
+
+    def trace_in(no: int, end: int) -> list[str]:
+        for k in range(no, end + 1):
+            if _TRACE_RE.search(lines[k]):
+                return _frames_after(lines, k)
+        return []
+
     for no, raw in enumerate(lines):
-        line = _strip_ts(raw)
+        line = _strip_ts(raw).strip()
+        if line.startswith("---[ end Kernel panic"):
+            continue  # the panic's closing line repeats its message
         if m := _PANIC_RE.search(line):
-            add(FindingKind.PANIC, no, line.strip(), m.group(1))
+            add(FindingKind.PANIC, no, line, m.group(1))
+            continue
+        if no <= event_end:
+            continue
+        kind: FindingKind | None = None
+        what = ""
+        if m := _BUG_RE.search(line):
+            kind, what = FindingKind.BUG, m.group(1) or f"kernel BUG at {m.group(2)}"
         elif m := _OOPS_RE.search(line):
-            # Oops lines are generic; the faulting function tells crashes apart.
-            rip = _rip_after(lines, no)
-            add(FindingKind.OOPS, no, f"{line.strip()} in {rip or '?'}", m.group(1), rip)
-        elif m := _BUG_RE.search(line):
-            rip = _rip_after(lines, no)
-            what = m.group(1) or f"kernel BUG at {m.group(2)}"
-            add(FindingKind.BUG, no, line.strip(), what, rip)
+            kind, what = FindingKind.OOPS, m.group(1)
         elif m := _WARN_RE.search(line):
-            add(FindingKind.WARNING, no, line.strip(), m.group(1))
+            kind, what = FindingKind.WARNING, m.group(1)
         elif _TRACE_RE.search(line):
             frames = _frames_after(lines, no)
-            add(FindingKind.CALL_TRACE, no, "Call Trace: " + " <- ".join(frames or ["?"]), *frames)
+            add(FindingKind.CALL_TRACE, no, "Call Trace: " + " <- ".join(frames or ["?"]), *frames,
+                end=no + 2 + len(frames))
+            continue
+        if kind is None:
+            continue
+        event_end = window(no)
+        rip = _rip_after(lines, no, EVENT_WINDOW)
+        frames = trace_in(no, event_end)
+        summary = line + (f" in {rip}" if rip else "")
+        if frames:
+            summary += " (called from " + " <- ".join(frames[:3]) + ")"
+        add(kind, no, summary, what, rip, *frames, end=event_end)
     return found
 
 

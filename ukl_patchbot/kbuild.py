@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -213,6 +214,23 @@ def _make(src: Path, out: Path, benv: BuildEnv, *targets: str) -> list[str]:
     return ["make", "-C", str(src), f"O={out}", *benv.make_vars(), *targets]
 
 
+def configure_commands(src: Path, out: Path, fragments: Sequence[Path], benv: BuildEnv,
+                       base: str = "tinyconfig") -> list[list[str]]:
+    """The commands `configure` runs (in ``out``), for --dry-run and reproducers."""
+    merge = src / "scripts/kconfig/merge_config.sh"
+    return [
+        _make(src, out, benv, base),
+        ["bash", str(merge), "-m", "-O", str(out), str(out / ".config"), *map(str, fragments)],
+        _make(src, out, benv, "olddefconfig"),
+    ]
+
+
+def build_command(src: Path, out: Path, benv: BuildEnv, targets: Sequence[str] = ("bzImage",)
+                  ) -> list[str]:
+    """The command `build` runs (in ``out``)."""
+    return _make(src, out, benv, f"-j{benv.jobs}", *targets)
+
+
 def configure(
     src: Path,
     out: Path,
@@ -245,13 +263,8 @@ def configure(
         frag_paths.append(extra_path)
     names = tuple(str(f) for f in frag_paths)
     env = benv.env()
-    steps = [
-        (_make(src, out, benv, base), out),
-        (["bash", str(merge), "-m", "-O", str(out), str(out / ".config"), *map(str, frag_paths)], out),
-        (_make(src, out, benv, "olddefconfig"), out),
-    ]
-    for argv, cwd in steps:
-        res = run(argv, cwd=cwd, log_path=log_path, extra_env=env, timeout=timeout, on_line=on_line)
+    for argv in configure_commands(src, out, frag_paths, benv, base):
+        res = run(argv, cwd=out, log_path=log_path, extra_env=env, timeout=timeout, on_line=on_line)
         if not res.ok:
             return ConfigResult(ConfigStatus.FAILED, names, (), time.monotonic() - start,
                                 _s(log_path), tuple(res.tail[-FIRST_ERRORS:]))
@@ -297,7 +310,7 @@ def build(
     if not (src / "Makefile").is_file():
         raise UserError(f"{src} does not look like a Linux tree (no Makefile)")
     out.mkdir(parents=True, exist_ok=True)
-    argv = _make(src, out, benv, f"-j{benv.jobs}", *targets)
+    argv = build_command(src, out, benv, targets)
     lines: list[str] = []
 
     def collect(line: str) -> None:
@@ -307,8 +320,10 @@ def build(
 
     res = run(argv, cwd=out, log_path=log_path, extra_env=benv.env(), timeout=timeout, on_line=collect)
     warnings, errors = scan_build_log(lines)
-    env_prefix = " ".join(f"{k}={v}" for k, v in sorted(benv.env().items()) if k.startswith("CCACHE"))
-    reproduce = (env_prefix + " " if env_prefix else "") + res.reproduce()
+    env_prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(benv.env().items())
+                          if k.startswith("CCACHE"))
+    reproduce = f"cd {shlex.quote(str(out))} && " + (env_prefix + " " if env_prefix else "") + \
+        shlex.join(argv)
     image = out / IMAGE_REL
     if not res.ok:
         if res.timed_out:

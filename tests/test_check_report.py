@@ -1,0 +1,185 @@
+"""Check report rendering against golden files, attribution and the JSON round trip.
+
+Regenerate the golden files after an intended change with
+``PATCHBOT_REGEN_GOLDEN=1 .venv/bin/python -m pytest tests/test_check_report.py``
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ukl_patchbot import check_report as cr
+from ukl_patchbot import console
+from ukl_patchbot.boot import BootAttempt, BootResult
+from ukl_patchbot.check_report import (
+    Attribution, CheckReport, PatchRow, RebaseSummary, VariantResult, Verdict)
+from ukl_patchbot.console import BootStatus
+from ukl_patchbot.kbuild import (
+    BuildResult, BuildStatus, ConfigResult, ConfigStatus, DroppedOption)
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+CONSOLE = Path(__file__).parent / "data" / "console"
+
+
+def attempt_from_log(name: str, variant: str, *, timed_out: bool = False,
+                     ttm: float | None = 0.9) -> BootAttempt:
+    lines = (CONSOLE / name).read_text().splitlines()
+    a = console.classify(lines, expected_variant=variant, timed_out=timed_out, timeout=30)
+    return BootAttempt(a.status, 2.5, ttm if a.markers.variant else None, "tcg", 0,
+                       f"out/boot-{variant}-1.log", a.markers, a.findings, a.tail)
+
+
+def boot_of(*attempts: BootAttempt) -> BootResult:
+    statuses = {a.status for a in attempts}
+    status = BootStatus.PASS if BootStatus.PASS in statuses else attempts[-1].status
+    return BootResult(status, attempts, len(statuses) > 1,
+                      "qemu-system-x86_64 -accel tcg -kernel out/bzImage-x", 
+                      ("flaky: attempts disagree",) if len(statuses) > 1 else ())
+
+
+CONFIG_OK = ConfigResult(ConfigStatus.OK, ("kconfigs/base.config", "kconfigs/classic.config"),
+                         (), 9.5, "out/config-classic.log")
+
+
+def build_ok(variant: str, size: int, dur: float = 115.0, status: BuildStatus = BuildStatus.OK
+             ) -> BuildResult:
+    return BuildResult(status, dur, 3, (), f"out/bzImage-{variant}", size,
+                       f"out/build-{variant}.log",
+                       f"make -C src O=build/{variant} CC='ccache gcc' -j2 bzImage")
+
+
+def classic_pass() -> VariantResult:
+    return VariantResult("classic", CONFIG_OK, build_ok("classic", 975872),
+                         boot_of(attempt_from_log("classic-pass.log", "classic")))
+
+
+def ukl_pass() -> VariantResult:
+    # The classic log renamed: the renderer only sees parsed markers.
+    lines = (CONSOLE / "classic-pass.log").read_text()
+    lines = lines.replace("variant=classic cpl=3", "variant=ukl cpl=0")
+    lines = lines.replace(lines[lines.index("ns_per_call="):].split("\n")[0], "ns_per_call=21.0")
+    a = console.classify(lines.splitlines(), expected_variant="ukl")
+    att = BootAttempt(a.status, 2.1, 0.95, "tcg", 0, "out/boot-ukl-1.log", a.markers,
+                      a.findings, a.tail)
+    return VariantResult("ukl", CONFIG_OK, build_ok("ukl", 1503232, 31.0), boot_of(att))
+
+
+def rebase_ok() -> RebaseSummary:
+    return RebaseSummary(
+        "linux", "v6.1.170", "v6.1.192", True,
+        (PatchRow("0001-x86-add-CONFIG_UNIKERNEL_LINUX.patch", "clean"),
+         PatchRow("0002-x86-ukl-link-the-application.patch", "offset", "arch/x86/kernel/vmlinux.lds.S +12"),
+         PatchRow("0003-ukl-entry.patch", "context-changed", "init/main.c: 3-way merge")),
+        "1:  aaaaaaa = 1:  bbbbbbb x86: add CONFIG_UNIKERNEL_LINUX\n", "refs/patchbot/applied/v6.1.192")
+
+
+def make(variants: tuple[VariantResult, ...], rebase: RebaseSummary | None = rebase_ok(),
+         tag: str = "v6.1.192") -> CheckReport:
+    verdict, attribution, text = cr.attribute(variants, rebase, tag)
+    return CheckReport(
+        "linux", tag, verdict, attribution, text, variants, rebase, "glibc-2.36",
+        "0123456789abcdef0123456789abcdef01234567", cr.syscall_ratio(variants),
+        f"patchbot check {tag} --glibc glibc-2.36 --out out", "out", 187.0, False, "tcg")
+
+
+CASES = {
+    "all-pass": lambda: make((classic_pass(), ukl_pass())),
+    "ukl-oops": lambda: make((classic_pass(), VariantResult(
+        "ukl", CONFIG_OK, build_ok("ukl", 1503232),
+        boot_of(attempt_from_log("ukl-oops.log", "ukl"), attempt_from_log("ukl-oops-rerun.log", "ukl")))),
+    ),
+    "both-fail-build": lambda: make(tuple(VariantResult(
+        v, CONFIG_OK,
+        BuildResult(BuildStatus.FAILED, 40.0, 1, (
+            "drivers/tty/serial/8250/8250_core.c:42:9: error: 'x' undeclared",
+            "make[4]: *** [scripts/Makefile.build:250: 8250_core.o] Error 1"), None, None,
+            f"out/build-{v}.log", f"make -C src O=build/{v} -j2 bzImage"),
+        BootResult(BootStatus.SKIPPED)) for v in ("classic", "ukl"))),
+    "ukl-config-dropped": lambda: make((classic_pass(), VariantResult(
+        "ukl", ConfigResult(ConfigStatus.DROPPED, ("kconfigs/base.config", "kconfigs/ukl.config"),
+                            (DroppedOption("CONFIG_UNIKERNEL_LINUX", "y", "n", "kconfigs/ukl.config"),),
+                            9.0, "out/config-ukl.log"),
+        BuildResult(BuildStatus.SKIPPED), BootResult(BootStatus.SKIPPED)))),
+    "ukl-timeout-flaky": lambda: make((classic_pass(), VariantResult(
+        "ukl", CONFIG_OK, build_ok("ukl", 1503232, 0.0, BuildStatus.CACHED),
+        boot_of(attempt_from_log("timeout-hang.log", "ukl", timed_out=True),
+                attempt_from_log("timeout-hang.log", "ukl", timed_out=True))))),
+    "rebase-conflict": lambda: make((), RebaseSummary(
+        "linux", "v6.1.170", "v6.1.192", False,
+        (PatchRow("0001-x86-add-CONFIG_UNIKERNEL_LINUX.patch", "clean"),
+         PatchRow("0003-ukl-entry.patch", "conflict", "init/main.c hunk @@ -1510,6 +1510,9 @@")),
+        "", None, "1 of 2 patches conflict; see the rebase report")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_markdown_and_json_match_golden(name: str) -> None:
+    report = CASES[name]()
+    md, js = cr.render_markdown(report), cr.render_json(report)
+    md_path, js_path = GOLDEN / f"check-{name}.md", GOLDEN / f"check-{name}.json"
+    if os.environ.get("PATCHBOT_REGEN_GOLDEN") == "1":
+        md_path.write_text(md)
+        js_path.write_text(js)
+    assert md == md_path.read_text()
+    assert js == js_path.read_text()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_json_round_trips(name: str) -> None:
+    report = CASES[name]()
+    again = cr.report_from_json(cr.render_json(report))
+    assert again == report
+    assert cr.render_markdown(again) == cr.render_markdown(report)
+
+
+def test_attribution_cases() -> None:
+    assert CASES["all-pass"]().attribution == Attribution.NONE
+    ukl = CASES["ukl-oops"]()
+    assert ukl.verdict == Verdict.FAIL and ukl.attribution == Attribution.UKL_DELTA
+    both = CASES["both-fail-build"]()
+    assert both.attribution == Attribution.UPSTREAM_OR_INFRA
+    assert "not in the UKL delta" in both.attribution_text
+    assert CASES["rebase-conflict"]().attribution == Attribution.REBASE
+    only_classic = make((VariantResult("classic", CONFIG_OK, build_ok("classic", 1),
+                                       BootResult(BootStatus.FAIL)), ukl_pass()))
+    assert only_classic.attribution == Attribution.CLASSIC_ONLY
+
+
+def test_ratio_is_ukl_over_classic() -> None:
+    r = CASES["all-pass"]()
+    classic = r.variant("classic")
+    assert classic is not None and classic.boot.ns_per_call is not None
+    assert r.syscall_ratio == pytest.approx(21.0 / classic.boot.ns_per_call)
+    assert "UKL/classic syscall cost ratio" in cr.render_markdown(r)
+    assert CASES["ukl-oops"]().syscall_ratio is None
+
+
+def test_markdown_shows_what_a_maintainer_acts_on() -> None:
+    oops = cr.render_markdown(CASES["ukl-oops"]())
+    assert "`bug-" in oops and "in ukl_app_main" in oops and "ret_from_fork" in oops
+    assert "(flaky)" not in oops  # both attempts failed the same way
+    timeout = cr.render_markdown(CASES["ukl-timeout-flaky"]())
+    assert "no power-off within 30s" in timeout and "ukl-probe: start variant=classic" in timeout
+    dropped = cr.render_markdown(CASES["ukl-config-dropped"]())
+    assert "`CONFIG_UNIKERNEL_LINUX` asked `y`" in dropped
+    build = cr.render_markdown(CASES["both-fail-build"]())
+    assert "error: 'x' undeclared" in build and "upstream" in build
+
+
+def test_flaky_boot_is_marked() -> None:
+    bad = attempt_from_log("timeout-hang.log", "classic", timed_out=True)
+    good = attempt_from_log("classic-pass.log", "classic")
+    v = VariantResult("classic", CONFIG_OK, build_ok("classic", 1), boot_of(bad, good))
+    assert v.ok and v.boot.flaky
+    md = cr.render_markdown(make((v, ukl_pass())))
+    assert "pass (flaky)" in md and "flaky: attempts disagree" in md
+
+
+def test_json_has_a_top_level_pass_flag() -> None:
+    assert json.loads(cr.render_json(CASES["all-pass"]()))["passed"] is True
+    assert json.loads(cr.render_json(CASES["ukl-oops"]()))["passed"] is False

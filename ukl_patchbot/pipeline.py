@@ -1,0 +1,352 @@
+"""The one pipeline behind `patchbot check`, the worker and the weekly job.
+
+upstream tag -> rebase linux and glibc series -> patched glibc and the probe
+-> build classic and UKL -> boot both -> report (JSON, Markdown, logs in one
+output directory per run). A finished check is cached under a key of all its
+inputs, so asking again with nothing changed answers from the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shlex
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ukl_patchbot import check_report as cr
+from ukl_patchbot import kbuild, variants
+from ukl_patchbot.boot import DEFAULT_TIMEOUT, QEMU, BootResult, detect_accel
+from ukl_patchbot.cache import ContentCache, cache_key, hash_tree
+from ukl_patchbot.check_report import CheckReport, PatchRow, RebaseSummary, VariantResult, Verdict
+from ukl_patchbot.config import Config
+from ukl_patchbot.console import BootStatus
+from ukl_patchbot.errors import CommandFailed, PatchbotError
+from ukl_patchbot.fsutil import atomic_write
+from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome, StatusLine
+from ukl_patchbot.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
+from ukl_patchbot.progress import Progress
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What to check. ``tag=None`` means the newest upstream tag in the mirror."""
+
+    tag: str | None = None
+    glibc_tag: str | None = None
+    out_dir: Path | None = None
+    variants: tuple[str, ...] = variants.VARIANTS
+    boot_timeout: float = DEFAULT_TIMEOUT
+    retries: int = 1
+    use_cache: bool = True
+    jobs: int = 2
+
+    def reproduce(self, tag: str, glibc_tag: str | None) -> str:
+        argv = ["patchbot", "check", tag]
+        if glibc_tag:
+            argv += ["--glibc", glibc_tag]
+        if tuple(self.variants) != variants.VARIANTS:
+            for v in self.variants:
+                argv += ["--variant", v]
+        if not self.use_cache:
+            argv.append("--no-cache")
+        return shlex.join(argv)
+
+
+def check_workspace(cfg: Config, jobs: int = 2) -> variants.Workspace:
+    """The fixed build workspace of `patchbot check`.
+
+    Fixed paths on purpose: the same relative paths from one tag to the
+    next let ccache reuse every object whose source did not change.
+    """
+    root = cfg.work_dir / "check"
+    return variants.Workspace(root, root / "src" / "linux", cfg.cache_dir / "ccache", jobs)
+
+
+def summarize_rebase(report: Any) -> RebaseSummary:
+    """The per-patch table of a `rebase_report.RebaseReport` for the check report."""
+    from ukl_patchbot import rebase_report
+
+    rows = []
+    for p in report.patches:
+        detail = p.detail or ", ".join(p.conflict_files)
+        if not detail and p.hunks:
+            moved = [f"{h.file} {h.offset:+d}" for h in p.hunks if h.offset]
+            detail = "; ".join(moved)
+        rows.append(PatchRow(p.name, str(p.status), detail))
+    return RebaseSummary(report.component, report.old_base, report.new_base, report.ok,
+                         tuple(rows), report.range_diff, report.applied_ref,
+                         rebase_report.summary_line(report))
+
+
+def _rebase(cfg: Config, component: str, tag: str, out_dir: Path) -> tuple[Any, RebaseSummary]:
+    from ukl_patchbot import rebase, rebase_report
+
+    rep = rebase.rebase_series(cfg, component, tag, write=False)
+    atomic_write(out_dir / f"rebase-{component}.json", rebase_report.render_json(rep))
+    atomic_write(out_dir / f"rebase-{component}.md", rebase_report.render_markdown(rep))
+    return rep, summarize_rebase(rep)
+
+
+def _tree_id(cfg: Config, component: str, ref: str) -> str:
+    from ukl_patchbot import gitops
+
+    return gitops.out(cfg.mirror_dir(component), "rev-parse", f"{ref}^{{tree}}")
+
+
+def _newest_tag(cfg: Config, component: str) -> str:
+    from ukl_patchbot import upstream
+    from ukl_patchbot.errors import UserError
+
+    tags = upstream.list_tags(cfg, component)
+    if not tags:
+        raise UserError(f"the {component} mirror has no tags",
+                        hint=f"run `patchbot upstream sync {component}` first")
+    return tags[0]
+
+
+def _glibc_tag(cfg: Config, requested: str | None) -> str:
+    from ukl_patchbot import upstream
+
+    if requested:
+        return requested
+    return upstream.series_base(cfg.component("glibc")) or _newest_tag(cfg, "glibc")
+
+
+def export_once(cfg: Config, component: str, ref: str, tree_id: str, dest: Path) -> None:
+    """Export ``ref`` into ``dest`` unless ``dest`` already holds that tree.
+
+    The tree id is written last, so an interrupted export is redone.
+    """
+    import shutil
+
+    from ukl_patchbot import gitops
+
+    marker = dest.parent / f".{dest.name}.tree"
+    if dest.is_dir() and marker.is_file() and marker.read_text().strip() == tree_id:
+        return
+    marker.unlink(missing_ok=True)
+    shutil.rmtree(dest, ignore_errors=True)
+    gitops.export_tree(cfg.mirror_dir(component), ref, dest)
+    atomic_write(marker, tree_id + "\n")
+
+
+def source_hash(cfg: Config) -> str:
+    """Everything in this checkout that shapes a result: our code, kconfigs, the probe."""
+    h = hashlib.sha256()
+    for d in (PACKAGE_DIR, cfg.root / "kconfigs"):
+        if d.is_dir():
+            h.update(hash_tree(d).encode())
+    return h.hexdigest()
+
+
+def _qemu_version() -> str:
+    from ukl_patchbot.runner import run
+
+    res = run([QEMU, "--version"], capture=True, mutating=False, timeout=30)
+    return res.stdout.splitlines()[0] if res.ok and res.stdout else "unknown"
+
+
+def _write_report(report: CheckReport, out_dir: Path) -> None:
+    atomic_write(out_dir / "report.json", cr.render_json(report))
+    atomic_write(out_dir / "report.md", cr.render_markdown(report))
+
+
+def _failed_variant(name: str, step: str, lines: tuple[str, ...], log_path: str | None
+                    ) -> VariantResult:
+    """A variant that could not even be built because its userland (glibc, probe) failed."""
+    b = BuildResult(BuildStatus.FAILED, 0.0, 0, (f"{step} failed:",) + lines, None, None, log_path)
+    return VariantResult(name, ConfigResult(ConfigStatus.SKIPPED), b, BootResult(BootStatus.SKIPPED))
+
+
+def _userland(cfg: Config, ws: variants.Workspace, glibc_ref: str, glibc_tree: str,
+              out_dir: Path, wanted: tuple[str, ...], progress: Progress
+              ) -> tuple[dict[str, Path], dict[str, VariantResult]]:
+    """Patched glibc, the probe for each variant and the classic initramfs.
+
+    Returns the artifacts ("initrd", "ukl_archive") and, for variants whose
+    userland failed to build, a ready failed `VariantResult`.
+    """
+    from ukl_patchbot import glibc, uklapp
+
+    arts: dict[str, Path] = {}
+    failed: dict[str, VariantResult] = {}
+    glibc_src = ws.root / "src" / "glibc"
+    export_once(cfg, "glibc", glibc_ref, glibc_tree, glibc_src)
+    progress.step("glibc")
+    start = time.monotonic()
+    glog = out_dir / "build-glibc.log"
+    try:
+        gl = glibc.build_glibc(glibc_src, ws.root / "glibc", log_path=glog)
+    except CommandFailed as exc:
+        progress.finish("glibc", "failed", time.monotonic() - start)
+        for v in wanted:
+            failed[v] = _failed_variant(v, "glibc build", tuple(exc.tail.splitlines()[-10:]), str(glog))
+        return arts, failed
+    progress.finish("glibc", "ok", time.monotonic() - start)
+    for v in wanted:
+        progress.step(f"probe {v}")
+        try:
+            binary = uklapp.build_probe(v, gl, ws.root / "probe" / v)
+        except CommandFailed as exc:
+            failed[v] = _failed_variant(v, "probe build", tuple(exc.tail.splitlines()[-10:]),
+                                        exc.log_path)
+            progress.finish(f"probe {v}", "failed", 0.0)
+            continue
+        progress.finish(f"probe {v}", "ok", 0.0)
+        if v == "classic":
+            arts["initrd"] = uklapp.make_initramfs(binary, ws.root / "probe" / "initramfs.cpio")
+        else:
+            arts["ukl_archive"] = binary
+    return arts, failed
+
+
+def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = None) -> CheckReport:
+    """Rebase, build, boot and report one upstream tag. Failures are in the report."""
+    progress = progress or Progress()
+    started = time.monotonic()
+    kbuild.require_tools([*kbuild.BUILD_TOOLS, QEMU, "cpio"], kbuild.BUILD_HEADERS)
+    tag = req.tag or _newest_tag(cfg, "linux")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = (req.out_dir or cfg.cache_dir / "runs" / f"{tag}-{stamp}").resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    glibc_tag = _glibc_tag(cfg, req.glibc_tag) if "ukl" in req.variants else None
+    repro = req.reproduce(tag, glibc_tag)
+
+    def finish(report: CheckReport) -> CheckReport:
+        report = replace(report, out_dir=str(out_dir), duration=time.monotonic() - started)
+        _write_report(report, out_dir)
+        return report
+
+    progress.step(f"rebase linux {tag}")
+    linux_rep, linux_sum = _rebase(cfg, "linux", tag, out_dir)
+    progress.finish(f"rebase linux {tag}", "ok" if linux_sum.ok else "conflict", linux_rep.duration)
+    if not linux_sum.ok or linux_rep.applied_ref is None:
+        verdict, attribution, text = cr.attribute((), linux_sum, tag)
+        return finish(CheckReport("linux", tag, verdict, attribution, text, (), linux_sum,
+                                  glibc_tag, None, None, repro))
+    tree_id = _tree_id(cfg, "linux", linux_rep.applied_ref)
+
+    glibc_ref = glibc_tree = None
+    notes: list[str] = []
+    if glibc_tag is not None:
+        progress.step(f"rebase glibc {glibc_tag}")
+        g_rep, g_sum = _rebase(cfg, "glibc", glibc_tag, out_dir)
+        progress.finish(f"rebase glibc {glibc_tag}", "ok" if g_sum.ok else "conflict", g_rep.duration)
+        if not g_sum.ok or g_rep.applied_ref is None:
+            verdict, attribution, text = cr.attribute((), g_sum, glibc_tag)
+            return finish(CheckReport("linux", tag, verdict, attribution, text, (), g_sum,
+                                      glibc_tag, tree_id, None, repro))
+        glibc_ref, glibc_tree = g_rep.applied_ref, _tree_id(cfg, "glibc", g_rep.applied_ref)
+
+    accel = detect_accel()
+    check_cache = ContentCache(cfg.cache_dir / "checks")
+    key = cache_key("check", {"linux": tree_id, "glibc": glibc_tree, "variants": list(req.variants),
+                              "src": source_hash(cfg), "gcc": variants.toolchain_id(),
+                              "qemu": _qemu_version(), "accel": accel,
+                              "timeout": req.boot_timeout})
+    hit = check_cache.get(key) if req.use_cache else None
+    if hit is not None:
+        cached = cr.report_from_json((hit / "report.json").read_text())
+        progress.finish("check", "answered from cache", time.monotonic() - started)
+        return finish(replace(cached, from_cache=True, rebase=linux_sum, reproduce=repro))
+
+    from ukl_patchbot import gitops
+
+    ws = check_workspace(cfg, req.jobs)
+    with gitops.locked(ws.root / ".lock"):
+        export_once(cfg, "linux", linux_rep.applied_ref, tree_id, ws.src)
+        arts: dict[str, Path] = {}
+        failed: dict[str, VariantResult] = {}
+        if glibc_ref is not None and glibc_tree is not None:
+            arts, failed = _userland(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants, progress)
+        specs = tuple(variants.spec_for(v, cfg.root / "kconfigs", initrd=arts.get("initrd"),
+                                        ukl_archive=arts.get("ukl_archive"))
+                      for v in req.variants if v not in failed)
+        images = ContentCache(cfg.cache_dir / "kernels")
+        done = variants.check_variants(ws.src, tree_id, specs, ws, images, out_dir, progress,
+                                       boot_timeout=req.boot_timeout, retries=req.retries)
+    by_name = {v.variant: v for v in done} | failed
+    results = tuple(by_name[v] for v in req.variants)
+    verdict, attribution, text = cr.attribute(results, linux_sum, tag)
+    report = finish(CheckReport("linux", tag, verdict, attribution, text, results, linux_sum,
+                                glibc_tag, tree_id, cr.syscall_ratio(results), repro,
+                                accel=accel, notes=tuple(notes)))
+    if report.verdict != Verdict.ERROR:
+        with check_cache.put(key) as stage:
+            (stage / "report.json").write_text(cr.render_json(report))
+    return report
+
+
+def plan(cfg: Config, req: CheckRequest) -> list[str]:
+    """The commands a check would run, for ``--dry-run`` (nothing is run or written)."""
+    from ukl_patchbot.boot import qemu_argv
+
+    tag = req.tag or _newest_tag(cfg, "linux")
+    ws = check_workspace(cfg, req.jobs)
+    benv = ws.benv()
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(benv.env().items()))
+    lines = [f"# rebase the linux series onto {tag} (details: patchbot rebase {tag} --dry-run)",
+             f"# export the rebased tree to {ws.src}"]
+    if "ukl" in req.variants:
+        lines.append(f"# rebase the glibc series onto {_glibc_tag(cfg, req.glibc_tag)}, build the "
+                     f"UKL glibc and the probe under {ws.root}")
+    for v in req.variants:
+        spec = variants.spec_for(v, cfg.root / "kconfigs",
+                                 initrd=ws.root / "probe" / "initramfs.cpio")
+        out = ws.build_dir(v)
+        frags = list(spec.fragments)
+        if v == "ukl":
+            frags.append(out / kbuild.EXTRA_FRAGMENT)
+            lines.append(f"# {out / kbuild.EXTRA_FRAGMENT}: CONFIG_UKL_ARCHIVE=<probe object>")
+        for argv in kbuild.configure_commands(ws.src, out, frags, benv):
+            lines.append(f"cd {shlex.quote(str(out))} && {env} {shlex.join(argv)}")
+        lines.append(f"cd {shlex.quote(str(out))} && {env} "
+                     f"{shlex.join(kbuild.build_command(ws.src, out, benv))}")
+        lines.append(shlex.join(qemu_argv(out / kbuild.IMAGE_REL, spec.initrd, accel="tcg")))
+    return lines
+
+
+def outcome_for(job: Job, report: CheckReport) -> JobOutcome:
+    """What the GitHub side publishes for a finished check."""
+    conclusion = {Verdict.PASS: Conclusion.SUCCESS, Verdict.FAIL: Conclusion.FAILURE,
+                  Verdict.ERROR: Conclusion.ERROR}[report.verdict]
+    statuses = []
+    for v in report.variants:
+        state = "success" if v.ok else "failure"
+        desc = "built and booted" if v.ok else f"{v.failed_step} failed"
+        if v.ok and v.boot.ns_per_call is not None:
+            desc += f", getppid {v.boot.ns_per_call:.0f} ns"
+        statuses.append(StatusLine(f"patchbot/{v.variant}", state, desc))
+    return JobOutcome(job, conclusion, cr.title(report), cr.render_markdown(report),
+                      (), tuple(statuses), report.out_dir)
+
+
+def execute_job(job: Job, cfg: Config) -> JobOutcome:
+    """Run one queued job; an error becomes an ERROR outcome (the worker never crashes on it)."""
+    try:
+        if job.kind == JobKind.REBASE:
+            return _rebase_job(job, cfg)
+        report = run_check(cfg, CheckRequest(tag=job.tag))
+        return outcome_for(job, report)
+    except PatchbotError as exc:
+        log.warning("job %s failed: %s", job.key, exc)
+        return JobOutcome(job, Conclusion.ERROR, "patchbot could not run the check",
+                          f"patchbot could not produce a result:\n\n```\n{exc}\n```\n")
+
+
+def _rebase_job(job: Job, cfg: Config) -> JobOutcome:
+    from ukl_patchbot import rebase, rebase_report
+
+    tag = job.tag or _newest_tag(cfg, job.component)
+    rep = rebase.rebase_series(cfg, job.component, tag, write=False)
+    conclusion = Conclusion.SUCCESS if rep.ok else Conclusion.FAILURE
+    return JobOutcome(job, conclusion, rebase_report.summary_line(rep),
+                      rebase_report.render_markdown(rep))
