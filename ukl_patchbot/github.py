@@ -112,8 +112,13 @@ class GitHubClient:
     """The bot's GitHub side: lookups for the worker, and publishing a `JobOutcome`."""
 
     def __init__(self, creds: Credentials, *, attempts: int = 5, max_wait: float = 300.0,
-                 timeout: int = 20, sleep: Callable[[float], None] = time.sleep) -> None:
+                 timeout: int = 20, sleep: Callable[[float], None] = time.sleep,
+                 pace: bool = True) -> None:
+        """``pace=False`` drops PyGithub's spacing of requests (GitHub asks for ~1 s between
+        writes to avoid secondary rate limits; a local fake server does not need it)."""
         self.creds = creds
+        self._pacing: dict[str, Any] = {} if pace else {
+            "seconds_between_requests": None, "seconds_between_writes": None}
         self.attempts = attempts
         self.max_wait = max_wait
         self.timeout = timeout
@@ -148,22 +153,23 @@ class GitHubClient:
             if self._token_gh is None:
                 self._token_gh = Github(auth=Auth.Token(self.creds.token or ""),
                                         base_url=self.creds.api_url, timeout=self.timeout,
-                                        retry=None, per_page=100)
+                                        retry=None, per_page=100, lazy=True, **self._pacing)
             return self._token_gh
         if repo not in self._installations:
             if self._integration is None:
                 auth = Auth.AppAuth(self.creds.app_id or 0, self.creds.private_key or "")
                 self._integration = GithubIntegration(auth=auth, base_url=self.creds.api_url,
-                                                      timeout=self.timeout, retry=None)
+                                                      timeout=self.timeout, retry=None,
+                                                      **self._pacing)
             owner, name = repo.split("/", 1)
             integ = self._integration
             inst = self._call(f"find the App installation for {repo}",
                               lambda: integ.get_repo_installation(owner, name))
-            self._installations[repo] = integ.get_github_for_installation(inst.id)
+            self._installations[repo] = integ.get_github_for_installation(inst.id).withLazy(True)
         return self._installations[repo]
 
     def _repo(self, repo: str) -> Repository:
-        return self._gh(repo).get_repo(repo, lazy=True)
+        return self._gh(repo).get_repo(repo)
 
     # -- lookups for the worker ----------------------------------------------
     def bot_login(self, repo: str) -> str:
