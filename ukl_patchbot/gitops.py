@@ -113,6 +113,7 @@ def ensure_mirror(path: Path) -> Path:
     if not (path / "HEAD").exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the mirror is shared by our runs
         try:
             git(tmp, "init", "-q", "--bare")
             git(tmp, "config", "gc.auto", "0")
