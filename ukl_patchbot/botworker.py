@@ -25,6 +25,7 @@ from ukl_patchbot.jobs import Job, JobKind, JobOutcome
 from ukl_patchbot.ledger import JobRecord, JobState
 from ukl_patchbot.publish import denied_reply, error_outcome, safe_repo_path
 from ukl_patchbot.routing import Command, Trigger
+from ukl_patchbot.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,8 @@ class BotWorker:
 
     def _report(self, outcome: JobOutcome, rec: JobRecord) -> None:
         job = outcome.job
+        # A log tail or exception text in the report must not carry a secret to GitHub.
+        outcome = replace(outcome, title=redact(outcome.title), summary_md=redact(outcome.summary_md))
         if self.reporter is None or not job.repo:
             log.info("job %s: %s (%s), not reported", job.key, outcome.conclusion, outcome.title)
             return

@@ -24,7 +24,7 @@ from huey import Huey, RedisHuey, SqliteHuey
 
 from ukl_patchbot.errors import InfraError, UserError
 from ukl_patchbot.jobs import Job
-from ukl_patchbot.ledger import JobState, Ledger, open_ledger
+from ukl_patchbot.ledger import JobState, Ledger, open_ledger, sqlite_path
 from ukl_patchbot.routing import Trigger
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def queue_url_from_env(cache_dir: Path, env: Mapping[str, str] | None = None) ->
     url = env.get("PATCHBOT_QUEUE_URL", "").strip()
     if not url:
         return f"sqlite:///{cache_dir / 'queue.sqlite3'}"
-    if url.startswith("sqlite:///") and Path(url[len("sqlite://"):]).is_absolute():
+    if sqlite_path(url):
         return url
     if url.startswith(("redis://", "rediss://", "unix://")):
         return url
@@ -59,8 +59,9 @@ def queue_url_from_env(cache_dir: Path, env: Mapping[str, str] | None = None) ->
 
 def make_huey(url: str) -> Huey:
     """A huey instance for ``url`` (no result store: outcomes go to GitHub, not to huey)."""
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite://"):])
+    file = sqlite_path(url)
+    if file:
+        path = Path(file)
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(QUEUE_NAME, filename=str(path), results=False, timeout=30)
     return RedisHuey(QUEUE_NAME, url=url, results=False)

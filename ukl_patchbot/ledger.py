@@ -326,10 +326,19 @@ class Ledger:
         self.kv.update(f"lock:{name}", fn)
 
 
+def sqlite_path(queue_url: str) -> str | None:
+    """The file of an ``sqlite:////abs/path`` URL (four slashes: scheme, then an absolute path)."""
+    if not queue_url.startswith("sqlite:///"):
+        return None
+    path = queue_url[len("sqlite:///"):]
+    return path if path.startswith("/") else None
+
+
 def open_ledger(queue_url: str) -> Ledger:
     """The ledger stored alongside the queue named by ``queue_url``."""
-    if queue_url.startswith("sqlite:///"):
-        return Ledger(SqliteKV(queue_url[len("sqlite://"):]))
+    path = sqlite_path(queue_url)
+    if path:
+        return Ledger(SqliteKV(path))
     if queue_url.startswith(("redis://", "rediss://", "unix://")):
         return Ledger(RedisKV(queue_url))
     raise ValueError(f"unsupported queue URL {queue_url!r}")

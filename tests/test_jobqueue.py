@@ -1,0 +1,353 @@
+"""Queue, ledger and worker in one process: events → jobs → pipeline (fake executor) → GitHub (fake)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.fakes_github import APP_ID, PAT, PAT_USER, FakeGitHub, PullRequest, fake_github
+from tests.octokit_specs import examples
+from ukl_patchbot import config
+from ukl_patchbot.botworker import BotWorker, WorkerSettings, load_executor
+from ukl_patchbot.errors import InfraError, UserError
+from ukl_patchbot.github import Credentials, GitHubClient
+from ukl_patchbot.jobqueue import JobQueue, Submitted, queue_url_from_env
+from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome
+from ukl_patchbot.ledger import JobState, Ledger, SqliteKV
+from ukl_patchbot.publish import MARKER
+from ukl_patchbot.routing import Command, Trigger
+
+__all__ = ["fake_github"]
+
+REPO = "ukl/patches"
+SHA = "c0ffee" * 6 + "abcd"
+
+
+class Recorder:
+    """A fake executor: records the jobs it ran and answers success (or what it is told)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+        self.behaviour: Callable[[Job], JobOutcome] | None = None
+
+    def __call__(self, job: Job, cfg: config.Config) -> JobOutcome:
+        self.jobs.append(job)
+        if self.behaviour is not None:
+            return self.behaviour(job)
+        return JobOutcome(job, Conclusion.SUCCESS, f"{job.kind} {job.component} ok", "all fine")
+
+
+class Bot:
+    def __init__(self, tmp: Path, fake: FakeGitHub, mode: str = "app") -> None:
+        (tmp / "patchbot.toml").write_text("")
+        self.cfg = config.load(tmp / "patchbot.toml")
+        self.queue = JobQueue(f"sqlite:///{tmp / 'queue.sqlite3'}")
+        creds = (Credentials(api_url=fake.url, app_id=APP_ID, private_key=fake.private_key_pem)
+                 if mode == "app" else Credentials(api_url=fake.url, token=PAT))
+        self.gh = GitHubClient(creds, pace=False)
+        self.gh._sleep = lambda s: None
+        self.run = Recorder()
+        self.settings = WorkerSettings(lease=5, max_attempts=3, lock_retry_delay=0.05,
+                                       retry_delay=0.05)
+        self.worker = BotWorker(self.queue, self.cfg, self.gh, self.run, self.settings,
+                                owner="test-worker")
+        self.fake = fake
+        self.n = 0
+
+    def send(self, **kw: object) -> Submitted:
+        self.n += 1
+        fields: dict[str, object] = {"delivery_id": f"d{self.n}", "event": "pull_request",
+                                     "repo": REPO, "command": Command.CHECK, "actor": "alice",
+                                     "pr": 7, "head_sha": SHA}
+        fields.update(kw)
+        return self.queue.submit_trigger(Trigger(**fields))  # type: ignore[arg-type]
+
+    def drain(self) -> int:
+        return self.queue.drain(timeout=30)
+
+    @property
+    def comments(self) -> list[dict[str, object]]:
+        return list(self.fake.repo(REPO).comments.values())
+
+
+@pytest.fixture
+def bot(tmp_path: Path, fake_github: FakeGitHub) -> Bot:
+    r = fake_github.repo(REPO)
+    r.pulls[7] = PullRequest(7, SHA, ["patchsets/linux/0001-ukl-kconfig.patch", "README.md"])
+    r.permissions.update({"alice": "maintain", "rita": "read"})
+    return Bot(tmp_path, fake_github)
+
+
+def test_pr_event_runs_one_check_and_reports_it(bot: Bot) -> None:
+    assert bot.send() == Submitted.QUEUED
+    bot.drain()
+    assert [(j.kind, j.component, j.head_sha, j.pr) for j in bot.run.jobs] == [
+        (JobKind.CHECK, "linux", SHA, 7)]
+    runs = list(bot.fake.repo(REPO).check_runs.values())
+    assert len(runs) == 1 and runs[0]["history"] == ["queued", "in_progress", "completed"]
+    assert runs[0]["conclusion"] == "success"
+    assert len(bot.comments) == 1 and MARKER in str(bot.comments[0]["body"])
+    rec = bot.queue.ledger.get(bot.run.jobs[0].key)
+    assert rec is not None and rec.state == JobState.DONE and rec.attempts == 1
+
+
+def test_webhook_example_payload_end_to_end(bot: Bot, tmp_path: Path) -> None:
+    """A real pull_request payload through the HTTP server, the queue and the worker."""
+    from tests.webhook_client import SECRET, deliver, start_server
+    from ukl_patchbot.webhook import WebhookSettings
+
+    ex = next(examples("pull_request", "opened"))
+    repo = bot.fake.repo(ex["repository"]["full_name"])
+    repo.pulls[ex["number"]] = PullRequest(ex["number"], ex["pull_request"]["head"]["sha"],
+                                           ["kconfigs/ukl.config"])
+    server = start_server(bot.queue, WebhookSettings(secret=SECRET.encode()))
+    try:
+        assert deliver(server.url, "pull_request", ex).status == 202
+    finally:
+        server.stop()
+    bot.drain()
+    assert [(j.repo, j.pr, j.component) for j in bot.run.jobs] == [
+        (ex["repository"]["full_name"], ex["number"], "linux")]
+    assert [r["conclusion"] for r in repo.check_runs.values()] == ["success"]
+
+
+def test_pr_touching_no_series_runs_nothing(bot: Bot) -> None:
+    bot.fake.repo(REPO).pulls[7].files = ["README.md", "ukl_patchbot/cli.py"]
+    bot.send()
+    bot.drain()
+    assert bot.run.jobs == [] and bot.fake.repo(REPO).check_runs == {}
+
+
+def test_patch_paths_escaping_the_tree_are_ignored(bot: Bot,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    bot.fake.repo(REPO).pulls[7].files = [
+        "patchsets/linux/../../../etc/passwd", "patchsets/../kconfigs/../../x",
+        "/patchsets/linux/abs.patch", "patchsets/linux\\..\\..\\win.patch", "kconfigs/./ukl.config"]
+    bot.send()
+    bot.drain()
+    assert bot.run.jobs == []
+    assert caplog.text.count("ignoring unsafe path") == 5
+    assert bot.worker.components_touched(["patchsets/glibc/0001-x.patch", "../patchsets/linux/x"]) \
+        == ["glibc"]
+
+
+def test_read_only_commenter_gets_one_polite_reply(bot: Bot) -> None:
+    bot.send(event="issue_comment", command=Command.CHECK, actor="rita", head_sha=None)
+    bot.drain()
+    assert bot.run.jobs == []
+    replies = [c for c in bot.comments if "@rita" in str(c["body"])]
+    assert len(replies) == 1 and "write access" in str(replies[0]["body"])
+    assert bot.fake.calls("GET", r"/collaborators/rita/permission$")  # asked of the API
+
+
+def test_non_member_is_refused_without_asking_the_api(bot: Bot) -> None:
+    bot.send(event="issue_comment", command=Command.DENY, actor="drive-by", head_sha=None)
+    bot.drain()
+    assert bot.run.jobs == []
+    assert len(bot.comments) == 1 and "@drive-by" in str(bot.comments[0]["body"])
+    assert not bot.fake.calls("GET", r"/collaborators/")
+
+
+def test_comment_by_the_bot_itself_is_ignored(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    fake_github.repo(REPO).pulls[7] = PullRequest(7, SHA, ["patchsets/linux/x.patch"])
+    fake_github.repo(REPO).permissions[PAT_USER] = "admin"
+    bot = Bot(tmp_path, fake_github, mode="token")
+    bot.send(event="issue_comment", command=Command.CHECK, actor=PAT_USER, head_sha=None)
+    bot.drain()
+    assert bot.run.jobs == [] and bot.comments == []
+
+
+@pytest.mark.parametrize("command,tag,expect", [
+    (Command.REBASE, "v6.1.192", (JobKind.REBASE, "linux", "v6.1.192")),
+    (Command.CHECK, "glibc-2.36", (JobKind.CHECK, "glibc", "glibc-2.36")),
+    (Command.CHECK, None, (JobKind.CHECK, "linux", None)),
+])
+def test_maintainer_commands(bot: Bot, command: Command, tag: str | None,
+                             expect: tuple[JobKind, str, str | None]) -> None:
+    bot.send(event="issue_comment", command=command, tag=tag, head_sha=None)
+    bot.drain()
+    assert [(j.kind, j.component, j.tag) for j in bot.run.jobs] == [expect]
+    assert bot.run.jobs[0].head_sha == SHA and bot.run.jobs[0].requested_by == "alice"
+
+
+def test_retry_runs_the_last_job_again_and_edits_the_same_comment(bot: Bot) -> None:
+    bot.send()
+    bot.drain()
+    bot.send(event="issue_comment", command=Command.RETRY, head_sha=None)
+    bot.drain()
+    assert len(bot.run.jobs) == 2 and bot.run.jobs[0].key == bot.run.jobs[1].key
+    ours = [c for c in bot.comments if MARKER in str(c["body"])]
+    assert len(ours) == 1
+
+
+def test_same_job_from_two_triggers_runs_once(bot: Bot) -> None:
+    bot.send(event="pull_request")
+    bot.send(event="issue_comment", command=Command.CHECK, head_sha=None)  # same PR head
+    bot.drain()
+    assert len(bot.run.jobs) == 1
+
+
+def test_series_lock_holds_a_second_job_back(bot: Bot) -> None:
+    assert bot.queue.ledger.acquire("series:linux:6.1", "someone-else", lease=0.5)
+    bot.send()
+    bot.queue.drain(max_tasks=2, timeout=0.3)
+    assert bot.run.jobs == []  # rescheduled while the lock was held
+    time.sleep(0.6)  # the other holder's lease runs out (it died)
+    bot.drain()
+    assert len(bot.run.jobs) == 1
+
+
+def test_infra_errors_are_retried_then_reported(bot: Bot) -> None:
+    def broken(job: Job) -> JobOutcome:
+        raise InfraError("mirror unreachable")
+
+    bot.run.behaviour = broken
+    bot.send()
+    bot.drain()
+    assert len(bot.run.jobs) == bot.settings.max_attempts
+    run = next(iter(bot.fake.repo(REPO).check_runs.values()))
+    assert run["conclusion"] == str(Conclusion.ERROR)
+    assert "mirror unreachable" in str(bot.comments[0]["body"])
+    rec = bot.queue.ledger.get(bot.run.jobs[0].key)
+    assert rec is not None and rec.state == JobState.DONE
+
+
+def test_user_error_is_reported_without_retry(bot: Bot) -> None:
+    def bad_tag(job: Job) -> JobOutcome:
+        raise UserError("unknown tag v9.9", hint="pick a tag from the tracked lines")
+
+    bot.run.behaviour = bad_tag
+    bot.send(event="issue_comment", command=Command.REBASE, tag="v9.9", head_sha=None)
+    bot.drain()
+    assert len(bot.run.jobs) == 1
+    assert "unknown tag v9.9" in str(bot.comments[0]["body"])
+
+
+def test_github_outage_while_resolving_is_retried(bot: Bot) -> None:
+    bot.fake.fail("GET", r"/pulls/7/files$", 502, times=5)  # one resolve attempt's retries
+    bot.send()
+    bot.drain()
+    assert len(bot.run.jobs) == 1
+    assert len(bot.fake.calls("GET", r"/pulls/7/files$")) == 6
+
+
+def test_report_failure_does_not_lose_the_job(bot: Bot) -> None:
+    bot.fake.fail("POST", r"/issues/7/comments$", 502, times=100)
+    bot.send()
+    bot.drain()
+    rec = bot.queue.ledger.get(bot.run.jobs[0].key)
+    assert rec is not None and rec.state == JobState.DONE
+    assert rec.meta["report_failures"] == ["sticky comment"]
+    assert next(iter(bot.fake.repo(REPO).check_runs.values()))["conclusion"] == "success"
+
+
+# -- the ledger ------------------------------------------------------------------
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger(SqliteKV(str(tmp_path / "ledger.sqlite3")))
+
+
+def test_ledger_lease_expiry_requeues_then_fails(ledger: Ledger) -> None:
+    job = Job(JobKind.CHECK, repo=REPO, pr=1, head_sha=SHA)
+    assert ledger.register(job) and not ledger.register(job)
+    for attempt in (1, 2):
+        assert ledger.start(job.key, f"w{attempt}", lease=0.05) is not None
+        assert ledger.start(job.key, "other", lease=1) is None  # running: nobody else
+        assert ledger.reclaim_stale(job.key, max_attempts=2) is None  # lease still valid
+        time.sleep(0.1)
+        want = JobState.QUEUED if attempt == 1 else JobState.FAILED
+        assert ledger.reclaim_stale(job.key, max_attempts=2) == want
+    rec = ledger.get(job.key)
+    assert rec is not None and rec.attempts == 2 and rec.meta["crashed_owner"] == "w2"
+
+
+def test_ledger_heartbeat_keeps_a_job(ledger: Ledger) -> None:
+    job = Job(JobKind.CHECK, repo=REPO, pr=1, head_sha=SHA)
+    ledger.register(job)
+    ledger.start(job.key, "w", lease=0.2)
+    for _ in range(4):
+        time.sleep(0.1)
+        assert ledger.heartbeat(job.key, "w", lease=0.2)
+    assert ledger.reclaim_stale(job.key, 3) is None
+    assert not ledger.heartbeat(job.key, "intruder", lease=1)
+    assert ledger.finish(job.key, "w", JobState.DONE)
+    assert ledger.register(job, again=True)  # a finished job may be asked for again
+
+
+def test_ledger_locks_and_claims(ledger: Ledger) -> None:
+    assert ledger.acquire("series:linux:6.1", "a", lease=0.1)
+    assert not ledger.acquire("series:linux:6.1", "b", lease=1)
+    assert ledger.acquire("series:linux:6.1", "a", lease=0.1)  # renewal by the holder
+    assert ledger.acquire("series:glibc:2.36", "b", lease=1)  # another series is free
+    ledger.release("series:linux:6.1", "b")  # not b's: no effect
+    assert not ledger.acquire("series:linux:6.1", "b", lease=1)
+    ledger.release("series:linux:6.1", "a")
+    assert ledger.acquire("series:linux:6.1", "b", lease=1)
+    assert ledger.claim("delivery:1", ttl=0.1) and not ledger.claim("delivery:1")
+    time.sleep(0.15)
+    assert ledger.claim("delivery:1")  # expired markers do not block forever
+
+
+def test_queue_url_from_env(tmp_path: Path) -> None:
+    assert queue_url_from_env(tmp_path, {}) == f"sqlite:///{tmp_path / 'queue.sqlite3'}"
+    assert queue_url_from_env(tmp_path, {"PATCHBOT_QUEUE_URL": "redis://127.0.0.1:1/0"}) \
+        .startswith("redis://")
+    with pytest.raises(UserError):
+        queue_url_from_env(tmp_path, {"PATCHBOT_QUEUE_URL": "sqlite:///relative.db"})
+    with pytest.raises(UserError):
+        queue_url_from_env(tmp_path, {"PATCHBOT_QUEUE_URL": "amqp://x"})
+
+
+def test_load_executor() -> None:
+    from tests import fake_pipeline
+
+    assert load_executor("tests.fake_pipeline:execute") is fake_pipeline.execute
+    with pytest.raises(UserError):
+        load_executor("no_such_module_xyz:f")
+    with pytest.raises(UserError):
+        load_executor("just-a-name")
+
+
+def test_secrets_never_reach_child_processes(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    from ukl_patchbot.runner import run
+    from ukl_patchbot.secrets import scrub_environment
+    from ukl_patchbot.webhook import WebhookSettings
+
+    key = tmp_path / "app.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nTOTALLYSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n")
+    monkeypatch.setenv("PATCHBOT_WEBHOOK_SECRET", "webhook-secret-value")
+    monkeypatch.setenv("PATCHBOT_GITHUB_APP_ID", "4242")
+    monkeypatch.setenv("PATCHBOT_GITHUB_APP_PRIVATE_KEY_FILE", str(key))
+    WebhookSettings.from_env()
+    creds = Credentials.from_env()
+    assert creds.private_key and "TOTALLYSECRET" in creds.private_key
+    scrub_environment()
+    out = run(["env"], capture=True, timeout=10).stdout
+    assert "webhook-secret-value" not in out and "PATCHBOT_GITHUB_APP_PRIVATE_KEY" not in out
+    assert str(key) not in out
+
+
+def test_log_records_of_the_worker_hide_secrets(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
+    from ukl_patchbot.secrets import RedactingFilter, remember
+
+    caplog.set_level(logging.DEBUG)
+    caplog.handler.addFilter(RedactingFilter())
+    remember(bot.fake.private_key_pem)
+
+    def leaky(job: Job) -> JobOutcome:
+        raise RuntimeError(f"oops {bot.fake.private_key_pem.splitlines()[1]}")
+
+    bot.run.behaviour = leaky
+    bot.send()
+    bot.drain()
+    assert bot.fake.private_key_pem.splitlines()[1] not in caplog.text
+    assert "[redacted]" in caplog.text
+    body = str(bot.comments[0]["body"])
+    assert "oops [redacted]" in body and bot.fake.private_key_pem.splitlines()[1] not in body
