@@ -1,0 +1,240 @@
+"""Fault tests with real `patchbot worker` processes: kill -9 mid job, crash loops, two workers on Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.fakes_github import APP_ID, FakeGitHub, PullRequest, fake_github
+from ukl_patchbot.jobqueue import JobQueue
+from ukl_patchbot.jobs import Job
+from ukl_patchbot.ledger import JobState
+from ukl_patchbot.publish import MARKER
+from ukl_patchbot.routing import Command, Trigger
+
+__all__ = ["fake_github"]
+
+REPO = "ukl/patches"
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Workers:
+    """Starts `patchbot worker` subprocesses against the fake GitHub; stops them all at the end."""
+
+    def __init__(self, tmp: Path, fake: FakeGitHub, queue_url: str) -> None:
+        self.tmp, self.fake, self.queue_url = tmp, fake, queue_url
+        self.runs = tmp / "runs"
+        (tmp / "patchbot.toml").write_text("")
+        key = tmp / "app.pem"
+        key.write_text(fake.private_key_pem)
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "PATCHBOT_QUEUE_URL": queue_url,
+            "PATCHBOT_GITHUB_API_URL": fake.url,
+            "PATCHBOT_GITHUB_APP_ID": str(APP_ID),
+            "PATCHBOT_GITHUB_APP_PRIVATE_KEY_FILE": str(key),
+            "PATCHBOT_GITHUB_PACE": "0",
+            "PATCHBOT_JOB_LEASE": "1.0",
+            "PATCHBOT_MAX_ATTEMPTS": "3",
+            "PATCHBOT_RETRY_DELAY": "0.1",
+            "PATCHBOT_LOCK_RETRY_DELAY": "0.2",
+            "PATCHBOT_TEST_RUNS": str(self.runs),
+        }
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, threads: int = 1, **env: str) -> subprocess.Popen[bytes]:
+        log = open(self.tmp / f"worker-{len(self.procs)}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ukl_patchbot", "worker", "--threads", str(threads),
+             "--executor", "tests.fake_pipeline:execute"],
+            cwd=self.tmp, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def files(self, prefix: str) -> list[str]:
+        return sorted(p.name for p in self.runs.glob(f"{prefix}-*")) if self.runs.exists() else []
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker-*.log")))
+
+
+def submit(queue: JobQueue, delivery: str, pr: int, sha: str) -> None:
+    t = Trigger(delivery, "pull_request", REPO, Command.CHECK, actor="alice", pr=pr, head_sha=sha)
+    queue.submit_trigger(t)
+
+
+def job_keys(queue: JobQueue) -> list[str]:
+    return [k.split(":", 1)[1] for k in queue.ledger.kv.keys("job:")]
+
+
+@pytest.fixture
+def sqlite_workers(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[Workers]:
+    w = Workers(tmp_path, fake_github, f"sqlite:///{tmp_path / 'queue.sqlite3'}")
+    try:
+        yield w
+    finally:
+        w.stop_all()
+
+
+def test_worker_killed_mid_job_is_retried_and_reported_once(sqlite_workers: Workers) -> None:
+    w = sqlite_workers
+    sha = "ab" * 20
+    w.fake.repo(REPO).pulls[3] = PullRequest(3, sha, ["patchsets/linux/0001-a.patch"])
+    queue = JobQueue(w.queue_url)
+    submit(queue, "kill-1", 3, sha)
+    first = w.start(PATCHBOT_TEST_SLEEP="30")
+    wait_for(lambda: len(w.files("start")) == 1, 30, "the job to start")
+    first.send_signal(signal.SIGKILL)  # mid job, no chance to clean up
+    first.wait(timeout=10)
+    (key,) = job_keys(queue)
+    rec = queue.ledger.get(key)
+    assert rec is not None and rec.state == JobState.RUNNING  # the dead worker's claim
+    w.start(PATCHBOT_TEST_SLEEP="0.2")
+    wait_for(lambda: queue.ledger.state_of(key) == JobState.DONE, 30,
+             f"the job to finish on the second worker\n{w.logs()}")
+    assert len(w.files("start")) == 2 and len(w.files("done")) == 1
+    rec = queue.ledger.get(key)
+    assert rec is not None and rec.attempts == 2
+    runs = list(w.fake.repo(REPO).check_runs.values())
+    assert len(runs) == 1 and runs[0]["conclusion"] == "success"  # same check run, completed once
+    assert runs[0]["history"].count("completed") == 1
+    ours = [c for c in w.fake.repo(REPO).comments.values() if MARKER in c["body"]]
+    assert len(ours) == 1 and ours[0].get("edits") is None  # reported once, not re-edited
+
+
+def test_job_that_keeps_killing_the_worker_is_marked_failed(sqlite_workers: Workers) -> None:
+    w = sqlite_workers
+    sha = "cd" * 20
+    w.fake.repo(REPO).pulls[4] = PullRequest(4, sha, ["kconfigs/ukl.config"])
+    queue = JobQueue(w.queue_url)
+    submit(queue, "loop-1", 4, sha)
+    env = {"PATCHBOT_TEST_MODE": "crash-always", "PATCHBOT_MAX_ATTEMPTS": "2",
+           "PATCHBOT_JOB_LEASE": "0.5"}
+    for _ in range(2):
+        proc = w.start(**env)
+        proc.wait(timeout=30)  # the job kills it
+        assert proc.returncode == -signal.SIGKILL
+    survivor = w.start(**env)  # finds the job dead twice: gives up and reports
+    (key,) = job_keys(queue)
+    wait_for(lambda: queue.ledger.state_of(key) == JobState.FAILED, 30,
+             f"the job to be marked failed\n{w.logs()}")
+    wait_for(lambda: any("died 2 times" in c["body"]
+                         for c in w.fake.repo(REPO).comments.values()), 20, "the failure report")
+    assert survivor.poll() is None  # the worker itself survives
+    assert len(w.files("start")) == 2
+    runs = list(w.fake.repo(REPO).check_runs.values())
+    assert [r["conclusion"] for r in runs] == ["action_required"]
+
+
+# -- two workers sharing a real redis-server --------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed (ci/install-deps.sh installs it)")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        wait_for(lambda: _pings(client), 10, "redis-server to answer")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _pings(client: object) -> bool:
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+def test_two_workers_share_a_redis_queue(tmp_path: Path, fake_github: FakeGitHub,
+                                         redis_url: str) -> None:
+    w = Workers(tmp_path, fake_github, redis_url)
+    try:
+        queue = JobQueue(redis_url)
+        for pr in range(1, 5):
+            sha = f"{pr:02x}" * 20
+            fake_github.repo(REPO).pulls[pr] = PullRequest(
+                pr, sha, ["patchsets/linux/0001-a.patch", "patchsets/glibc/0001-b.patch"])
+            submit(queue, f"r-{pr}", pr, sha)
+            submit(queue, f"r-{pr}", pr, sha)  # a redelivery: collapsed
+        w.start(PATCHBOT_TEST_SLEEP="0.3")
+        w.start(PATCHBOT_TEST_SLEEP="0.3")
+        wait_for(lambda: len(job_keys(queue)) == 8 and all(
+            queue.ledger.state_of(k) == JobState.DONE for k in job_keys(queue)), 90,
+            f"all 8 jobs to finish\n{w.logs()}")
+        done = w.files("done")
+        assert len(done) == 8 and len(w.files("start")) == 8  # each job ran exactly once
+        assert len({name.split("-")[1] for name in done}) == 8
+        pids = {name.split("-")[2] for name in done}
+        assert len(pids) == 2, "both workers took jobs"
+        # The series lock: jobs of one series never overlapped, across both machines.
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for name in done:
+            _, key, _pid, end = name.split("-")
+            (start,) = [s for s in w.files("start") if s.split("-")[1] == key]
+            comp = (w.runs / name).read_text()
+            spans.setdefault(comp, []).append((int(start.split("-")[3]), int(end)))
+        assert sorted(spans) == ["glibc", "linux"]
+        for comp, s in spans.items():
+            s.sort()
+            assert all(a[1] <= b[0] for a, b in zip(s, s[1:])), f"{comp} jobs overlapped: {s}"
+        runs = fake_github.repo(REPO).check_runs.values()
+        assert sorted(r["conclusion"] for r in runs) == ["success"] * 8
+    finally:
+        w.stop_all()
+
+
+def test_job_key_is_stable_for_dedup() -> None:
+    a = Job.from_dict({"kind": "check", "repo": REPO, "pr": 1, "head_sha": "e" * 40,
+                       "delivery_id": "one"})
+    b = Job.from_dict({"kind": "check", "repo": REPO, "pr": 1, "head_sha": "e" * 40,
+                       "delivery_id": "two"})
+    assert a.key == b.key
