@@ -80,8 +80,9 @@ def _upstream_hunks(ctx: _Ctx, path: str) -> tuple[Hunk, ...]:
     if ctx.old_sha is None:
         return ()
     if path not in ctx.upstream_diffs:
-        text = gitops.out(ctx.mirror, "diff", "--no-color", "--no-renames", "-U3",
-                          ctx.old_sha, ctx.new_sha, "--", path)
+        # Not stripped: a hunk may end in a blank context line (" ").
+        text = gitops.git(ctx.mirror, "diff", "--no-color", "--no-renames", "-U3",
+                          ctx.old_sha, ctx.new_sha, "--", path, mutating=False).stdout
         files = series_mod.parse_diff(text, Path(f"upstream:{path}"))
         ctx.upstream_diffs[path] = files[0].hunks if files else ()
     return ctx.upstream_diffs[path]

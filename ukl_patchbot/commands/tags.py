@@ -8,6 +8,8 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("tags", help="list upstream tags, newest first, marking the base")
     p.add_argument("component", nargs="?", default="all", help="linux, glibc or all (default)")
+    p.add_argument("--newest", action="store_true",
+                   help="print only the newest tag's name (for scripts)")
     p.set_defaults(func=cmd_tags)
 
 
@@ -19,6 +21,14 @@ def cmd_tags(args: argparse.Namespace) -> int:
     for name in names:
         comp = cfg.component(name)
         tags = upstream.list_tags(cfg, name)
+        if args.newest:
+            if not tags:
+                from ukl_patchbot.errors import UserError
+
+                raise UserError(f"the {name} mirror has no tags",
+                                hint=f"run `patchbot upstream sync {name}`")
+            print(tags[0])
+            continue
         base = upstream.series_base(comp)
         base_v = versions.tag_version(base, comp.tag_prefix) if base else None
         print(f"{name} ({comp.upstream}); series base: {base or 'none'}")

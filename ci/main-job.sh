@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The main job, end to end, on the embedded default upstream (Debian's source
+# packages; no git access or GitHub account needed):
+#   1. install what is needed (apt-get, .venv),
+#   2. import every upstream version apt offers into the local mirrors,
+#   3. carry the Linux patch series onto the newest Linux tag and report.
+# The rebase is a dry run: the report goes to stdout and out/, the versioned
+# series in patchsets/ is left as it is (`patchbot rebase TAG` rewrites it).
+# Exit status: 0 all good, 2 the series conflicts (see the report), 1 error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/install-deps.sh
+.venv/bin/patchbot upstream sync
+tag="$(.venv/bin/patchbot tags linux --newest)"
+mkdir -p out
+.venv/bin/patchbot rebase "$tag" --component linux --dry-run --json "out/rebase-linux-$tag.json"

@@ -1,0 +1,133 @@
+"""`patchbot rebase` on the real Linux tree: v6.1.170 -> v6.1.192 from Debian's packages.
+
+The series here are small and made on the fly, on files that changed (or not)
+between the two tags, so each per-patch result is exercised on real code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from ukl_patchbot import gitops, rebase
+from ukl_patchbot.config import Config
+from ukl_patchbot.rebase_report import HunkStatus, PatchStatus
+
+pytestmark = pytest.mark.slow
+
+OLD, NEW = "v6.1.170", "v6.1.192"
+
+# (subject, path, old text, new text): each edit replaces one exact snippet of v6.1.170.
+LDS = ("x86: keep the application's TLS sections in vmlinux", "arch/x86/kernel/vmlinux.lds.S",
+       "\tSTABS_DEBUG\n", "\tSTABS_DEBUG\n\t/* UKL: application TLS template */\n")
+MAKEFILE = ("kbuild: link the UKL application archive", "Makefile",
+            "# Default kernel image to build when no specific target is given.\n",
+            "# UKL: the application archive is linked into vmlinux.\n"
+            "# Default kernel image to build when no specific target is given.\n")
+SYS_CONTEXT = ("prctl: note the auxv size check", "kernel/sys.c",
+               "\tBUILD_BUG_ON(sizeof(user_auxv) != sizeof(mm->saved_auxv));\n\n\ttask_lock",
+               "\tBUILD_BUG_ON(sizeof(user_auxv) != sizeof(mm->saved_auxv)); /* UKL */\n\n"
+               "\ttask_lock")
+SYS_UPSTREAM = ("prctl: copy the whole auxv", "kernel/sys.c",
+                "\tmemcpy(mm->saved_auxv, user_auxv, len);\n",
+                "\tmemcpy(mm->saved_auxv, user_auxv, sizeof(user_auxv));\n")
+MAKEFILE_CONFLICT = ("kbuild: mark UKL kernels", "Makefile",
+                     "SUBLEVEL = 170\nEXTRAVERSION =\n", "SUBLEVEL = 170\nEXTRAVERSION = -ukl\n")
+
+
+def make_real_series(mirror: Path, dest: Path, edits: list[tuple[str, str, str, str]],
+                     base: str = OLD) -> Path:
+    """Commit ``edits`` one by one on ``base`` and write them as a series into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = sorted({e[1] for e in edits})
+    env = {"GIT_AUTHOR_DATE": "1700000000 +0000", "GIT_COMMITTER_DATE": "1700000000 +0000"}
+    with gitops.temp_worktree(mirror, base, sparse_paths=paths, work_root=dest.parent / "wt",
+                              name="make-series") as wt:
+        for subject, path, old, new in edits:
+            text = (wt / path).read_text()
+            assert text.count(old) == 1, f"{path}: snippet not unique in {base}"
+            (wt / path).write_text(text.replace(old, new))
+            gitops.git(wt, "commit", "-q", "-a", "-m",
+                       f"{subject}\n\nFor the UKL test series.\n\nSigned-off-by: T <t@example.org>",
+                       extra_env=env)
+        names = gitops.out(wt, "format-patch", "-o", str(dest), f"{base}..HEAD").splitlines()
+    (dest / "series").write_text("".join(Path(n).name + "\n" for n in names))
+    (dest / "patchset.toml").write_text(f'base = "{base}"\n')
+    return dest
+
+
+def config_for(real_config: Config, series_dir: Path) -> Config:
+    comp = dataclasses.replace(real_config.component("linux"), series_dir=series_dir)
+    return dataclasses.replace(real_config, root=series_dir.parent,
+                               components={**real_config.components, "linux": comp})
+
+
+def test_real_series_clean_offset_context_changed(
+    linux_mirror: Path, real_config: Config, tmp_path: Path
+) -> None:
+    sdir = make_real_series(linux_mirror, tmp_path / "patchsets" / "linux",
+                            [LDS, MAKEFILE, SYS_CONTEXT])
+    before = {p.name: p.read_bytes() for p in sdir.iterdir()}
+    cfg = config_for(real_config, sdir)
+    report = rebase.rebase_series(cfg, "linux", NEW)
+    assert report.ok, report
+    assert [p.status for p in report.patches] == [
+        PatchStatus.CLEAN, PatchStatus.OFFSET, PatchStatus.CONTEXT_CHANGED]
+    (mk,) = report.patches[1].hunks
+    # Upstream dropped 6 lines and added 21 above this spot between .170 and .192.
+    assert mk.status == HunkStatus.OFFSET and mk.offset == 15
+    (sys_hunk,) = report.patches[2].hunks
+    assert sys_hunk.status == HunkStatus.CHANGED
+    assert "\tmemcpy(mm->saved_auxv, user_auxv, sizeof(user_auxv));" in sys_hunk.actual
+    assert "+\tmemcpy(mm->saved_auxv, user_auxv, sizeof(user_auxv));" in sys_hunk.upstream_diff
+    # Written: clean patch byte-identical, the others refreshed, base moved.
+    after = {p.name: p.read_bytes() for p in sdir.iterdir()}
+    names = sorted(n for n in before if n.endswith(".patch"))
+    assert after[names[0]] == before[names[0]]
+    assert after[names[1]] != before[names[1]] and after[names[2]] != before[names[2]]
+    assert f'base = "{NEW}"' in (sdir / "patchset.toml").read_text()
+    assert report.range_diff.count(" = ") + report.range_diff.count(" ! ") == 3
+    tree = gitops.out(linux_mirror, "show", f"{report.applied_ref}:Makefile")
+    assert "SUBLEVEL = 192" in tree and "# UKL: the application archive" in tree
+    # Rebasing the refreshed series again is clean all the way.
+    again = rebase.rebase_series(cfg, "linux", NEW, dry_run=True)
+    assert [p.status for p in again.patches] == [PatchStatus.CLEAN] * 3
+
+
+def test_real_series_conflict_and_already_upstream(
+    linux_mirror: Path, real_config: Config, tmp_path: Path
+) -> None:
+    sdir = make_real_series(linux_mirror, tmp_path / "patchsets" / "linux",
+                            [SYS_UPSTREAM, MAKEFILE_CONFLICT])
+    before = {p.name: p.read_bytes() for p in sdir.iterdir()}
+    report = rebase.rebase_series(config_for(real_config, sdir), "linux", NEW)
+    assert not report.ok
+    assert [p.status for p in report.patches] == [
+        PatchStatus.ALREADY_UPSTREAM, PatchStatus.CONFLICT]
+    conflict = report.patches[1]
+    assert conflict.conflict_files == ("Makefile",)
+    (h,) = conflict.hunks
+    assert h.status == HunkStatus.CONFLICT
+    assert "SUBLEVEL = 170" in h.expected and "SUBLEVEL = 192" in h.actual
+    assert "+SUBLEVEL = 192" in h.upstream_diff
+    assert h.upstream_commits == ()  # Debian imports carry no history
+    assert {p.name: p.read_bytes() for p in sdir.iterdir()} == before
+
+
+def test_real_mirror_tags_and_export(linux_mirror: Path, real_config: Config,
+                                     tmp_path: Path) -> None:
+    from ukl_patchbot import debian, upstream
+
+    tags = upstream.list_tags(real_config, "linux")
+    assert tags.index("v6.1.192") < tags.index("v6.1.170")
+    info = debian.parse_tag_message(gitops.tag_message(linux_mirror, "v6.1.192"))
+    assert info["package"] == "linux-source-6.1" and info["revision"].startswith("6.1.192-")
+    # A build directory from any commitish, without a worktree registration.
+    out = tmp_path / "tree"
+    gitops.export_tree(linux_mirror, "v6.1.192", out)
+    assert "SUBLEVEL = 192" in (out / "Makefile").read_text()
+    assert (out / "scripts" / "checkpatch.pl").stat().st_mode & 0o111
+    assert not any(str(out) in line for line in git(linux_mirror, "worktree", "list").splitlines())
