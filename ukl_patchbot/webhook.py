@@ -155,7 +155,7 @@ def create_app(settings: WebhookSettings, submit: Submit) -> Flask:
     return app
 
 
-def serve(app: Flask, host: str, port: int, *, threads: int = 16, max_body: int = DEFAULT_MAX_BODY,
+def serve(app: Flask, host: str, port: int, *, threads: int = 4, max_body: int = DEFAULT_MAX_BODY,
           ready: Callable[[str, int], None] | None = None) -> None:
     """Run ``app`` under waitress until interrupted."""
     from waitress.server import create_server
