@@ -33,15 +33,16 @@ def truncate(text: str, limit: int, logs_hint: str | None) -> str:
         return text
     where = f" Full report and logs: {logs_hint}" if logs_hint else ""
     note = f"\n\n---\n*Report truncated: {{shown}} of {len(text)} characters shown.{where}*\n"
-    room = limit - len(note.format(shown=len(text)))
+    room = limit - len(note.format(shown=len(text))) - 4  # 4: a closing "\n```"
     if room <= 0:
         return note.format(shown=0)[:limit]
     cut = text.rfind("\n", 0, room)
     head = text[: cut if cut > room // 2 else room]
+    shown = len(head)
     # An unclosed code fence would swallow the note.
-    if head.count("```") % 2 == 1 and len(head) + 4 <= room:
+    if head.count("```") % 2 == 1:
         head += "\n```"
-    return head + note.format(shown=len(head))
+    return head + note.format(shown=shown)
 
 
 def safe_repo_path(path: str) -> str | None:
