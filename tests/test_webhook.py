@@ -230,22 +230,17 @@ def test_queue_failure_is_503_and_redelivery_is_accepted(tmp_path: Path) -> None
             raise InfraError("disk full")
         return str(queue.submit_trigger(t))
 
-    from waitress.server import create_server
-
+    from tests.webhook_client import start_app
     from ukl_patchbot.webhook import create_app
 
     app = create_app(WebhookSettings(secret=SECRET.encode()), flaky)
-    server = create_server(app, host="127.0.0.1", port=0, threads=2)
-    import threading
-
-    threading.Thread(target=server.run, daemon=True).start()
+    running = start_app(app)
     try:
-        url = f"http://127.0.0.1:{server.effective_port}"
         ex = next(examples("pull_request", "opened"))
-        assert deliver(url, "pull_request", ex, delivery="q-1").status == 503
-        assert deliver(url, "pull_request", ex, delivery="q-1").status == 202
+        assert deliver(running.url, "pull_request", ex, delivery="q-1").status == 503
+        assert deliver(running.url, "pull_request", ex, delivery="q-1").status == 202
     finally:
-        server.close()
+        running.stop()
 
 
 def test_secret_is_required_and_may_come_from_a_file(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ import http.client
 import json
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -60,24 +61,43 @@ def deliver(base: str, event: str, payload: Any = None, *, body: bytes | None = 
 @dataclass
 class RunningServer:
     url: str
-    queue: JobQueue
+    queue: JobQueue  # None for a bare app (start_app)
     stop: Any
 
 
-def start_server(queue: JobQueue, settings: WebhookSettings, threads: int = 8) -> RunningServer:
-    """The Flask app under waitress on a free loopback port, in a background thread."""
+def start_server(queue: JobQueue, settings: WebhookSettings, threads: int = 4) -> RunningServer:
+    """`patchbot serve`'s app for ``queue`` under waitress on a free loopback port."""
+    app = create_app(settings, lambda t: str(queue.submit_trigger(t)))
+    running = start_app(app, threads=threads, max_body=settings.max_body)
+    running.queue = queue
+    return running
+
+
+def start_app(app: Any, threads: int = 4, max_body: int = 5 * 1024 * 1024) -> RunningServer:
+    """A WSGI app under waitress on a free loopback port, in a background thread."""
     from waitress.server import create_server
 
-    app = create_app(settings, lambda t: str(queue.submit_trigger(t)))
     server = create_server(app, host="127.0.0.1", port=0, threads=threads,
-                           max_request_body_size=settings.max_body + 1)
-    thread = threading.Thread(target=server.run, daemon=True)
+                           max_request_body_size=max_body + 1)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:
+            # close() from another thread pulls the sockets from under select(): expected.
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
 
     def stop() -> None:
+        stopping.set()
         server.close()
+        thread.join(timeout=5)
 
-    return RunningServer(f"http://127.0.0.1:{server.effective_port}", queue, stop)
+    return RunningServer(f"http://127.0.0.1:{server.effective_port}", None, stop)  # type: ignore[arg-type]
 
 
 @pytest.fixture

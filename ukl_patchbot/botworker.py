@@ -15,8 +15,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Protocol
+from typing import Protocol, Self
 
 from ukl_patchbot.config import Config
 from ukl_patchbot.errors import InfraError, PatchbotError, UserError
@@ -75,7 +76,7 @@ class WorkerSettings:
     logs_url: str | None = None  # where out dirs are served: "<logs_url>/<job key>/"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "WorkerSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
         env = os.environ if env is None else env
         try:
             return cls(
@@ -104,7 +105,7 @@ class _Heartbeat:
             except Exception:  # a missed beat is survivable; the lease is three beats long
                 log.exception("heartbeat failed")
 
-    def __enter__(self) -> "_Heartbeat":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -227,7 +228,7 @@ class BotWorker:
         comp = self.cfg.components.get(job.component)
         tracked = comp.tracked if comp else ()
         if job.tag and comp:
-            version = job.tag[len(comp.tag_prefix):] if job.tag.startswith(comp.tag_prefix) else job.tag
+            version = job.tag.removeprefix(comp.tag_prefix)
             for line in sorted(tracked, key=len, reverse=True):
                 if version == line or version.startswith(line + "."):
                     return line

@@ -24,9 +24,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
@@ -34,7 +35,13 @@ from github.Repository import Repository
 
 from ukl_patchbot.errors import InfraError, UserError
 from ukl_patchbot.jobs import Job, JobOutcome
-from ukl_patchbot.publish import MARKER, check_name, check_run_plan, comment_body, status_description
+from ukl_patchbot.publish import (
+    MARKER,
+    check_name,
+    check_run_plan,
+    comment_body,
+    status_description,
+)
 from ukl_patchbot.secrets import read_secret
 
 log = logging.getLogger(__name__)
@@ -62,7 +69,7 @@ class Credentials:
         return self.app_id is not None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Credentials":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Credentials:
         env = os.environ if env is None else env
         api_url = (env.get("PATCHBOT_GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         app_id = env.get("PATCHBOT_GITHUB_APP_ID")
@@ -82,6 +89,11 @@ class Credentials:
                 " PATCHBOT_GITHUB_TOKEN / PATCHBOT_GITHUB_TOKEN_FILE (token)",
             )
         return cls(api_url=api_url, token=token)
+
+
+def _bind(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """``fn`` with ``args`` fixed now (a lambda in a loop would see the loop's last values)."""
+    return lambda: fn(*args)
 
 
 def retry_wait(exc: Exception, attempt: int) -> float | None:
@@ -224,7 +236,8 @@ class GitHubClient:
             return None
         r = self._repo(job.repo)
         status = "queued" if queued else "in_progress"
-        output = {"title": f"{status.replace('_', ' ')}", "summary": f"patchbot {job.kind} is {status}"}
+        output: dict[str, Any] = {"title": status.replace("_", " "),
+                                  "summary": f"patchbot {job.kind} is {status}"}
         if check_run_id is not None:
             def move() -> int:
                 run = r.get_check_run(check_run_id)
@@ -235,7 +248,7 @@ class GitHubClient:
         sha = job.head_sha
         run = self._call(f"create check run on {sha[:12]}", lambda: r.create_check_run(
             name=check_name(job), head_sha=sha, status=status, external_id=job.key,
-            started_at=datetime.now(timezone.utc), output=output))
+            started_at=datetime.now(UTC), output=output))
         return int(run.id)
 
     def publish(self, outcome: JobOutcome, check_run_id: int | None,
@@ -267,7 +280,7 @@ class GitHubClient:
         job = outcome.job
         r = self._repo(job.repo or "")
         plan = check_run_plan(outcome, logs_hint)
-        done = datetime.now(timezone.utc)
+        done = datetime.now(UTC)
         if check_run_id is None:
             run = self._call("create completed check run", lambda: r.create_check_run(
                 name=plan.name, head_sha=job.head_sha or "", external_id=job.key,
@@ -281,8 +294,8 @@ class GitHubClient:
             cid = check_run_id
             out = {"title": plan.output["title"], "summary": plan.output["summary"],
                    "annotations": list(batch)}
-            self._call(f"annotations batch {i} on check run {cid}",
-                       lambda: r.get_check_run(cid).edit(output=out))
+            self._call(f"annotations batch {i} on check run {cid}", _bind(
+                lambda c, o: r.get_check_run(c).edit(output=o), cid, out))
 
     def _statuses(self, outcome: JobOutcome, logs_hint: str | None) -> None:
         job = outcome.job
@@ -302,7 +315,8 @@ class GitHubClient:
                                       "context": line.context}
             if target:
                 kwargs["target_url"] = target
-            self._call(f"status {line.context} on {sha[:12]}", lambda: commit.create_status(**kwargs))
+            self._call(f"status {line.context} on {sha[:12]}",
+                       _bind(lambda kw: commit.create_status(**kw), kwargs))
 
     def upsert_comment(self, repo: str, pr: int, body: str) -> None:
         """Edit our marked comment on ``pr`` in place, or create it once."""

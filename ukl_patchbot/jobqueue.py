@@ -17,9 +17,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from huey import Huey, RedisHuey
 from huey.storage import SqliteStorage

@@ -19,9 +19,10 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 from ukl_patchbot.jobs import Job
 
@@ -70,7 +71,7 @@ class SqliteKV:
         def __exit__(self, exc_type: object, *rest: object) -> None:
             self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
-    def _tx(self) -> "SqliteKV._Tx":
+    def _tx(self) -> SqliteKV._Tx:
         return SqliteKV._Tx(self._db())
 
     def add(self, key: str, value: str, ttl: float) -> bool:
@@ -136,7 +137,7 @@ class RedisKV:
             with self.r.pipeline() as pipe:
                 try:
                     pipe.watch(full)
-                    raw = pipe.get(full)
+                    raw: Any = pipe.get(full)  # immediate mode after WATCH: the value itself
                     new = fn(json.loads(raw) if raw else None)
                     pipe.multi()
                     if new is not None:
@@ -169,7 +170,7 @@ class JobRecord:
     meta: dict[str, Any]
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any]) -> "JobRecord":
+    def from_raw(cls, raw: dict[str, Any]) -> JobRecord:
         return cls(
             job=Job.from_dict(raw["job"]),
             state=JobState(raw["state"]),

@@ -62,7 +62,7 @@ class Trigger:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Trigger":
+    def from_dict(cls, data: dict[str, Any]) -> Trigger:
         data = dict(data)
         data["command"] = Command(data["command"])
         if data.get("changed_paths") is not None:
@@ -165,10 +165,11 @@ def _route_push(delivery_id: str, repo: str, inst: int | None,
     paths: set[str] = set()
     commits = payload.get("commits")
     listed = isinstance(commits, list) and len(commits) < 20  # GitHub truncates long lists
-    if listed:
+    if isinstance(commits, list) and listed:
         for c in commits:
             for k in ("added", "modified", "removed"):
-                paths.update(p for p in c.get(k) or () if isinstance(p, str))
+                listed_paths = c.get(k) if isinstance(c, dict) else None
+                paths.update(p for p in listed_paths or () if isinstance(p, str))
     return Trigger(delivery_id, "push", repo, Command.CHECK,
                    actor=str(_get(payload, "sender", "login") or ""), head_sha=after,
                    installation_id=inst, changed_paths=tuple(sorted(paths)) if listed else None)

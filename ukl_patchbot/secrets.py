@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from ukl_patchbot.errors import UserError
 

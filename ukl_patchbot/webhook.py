@@ -17,8 +17,9 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask, Request, Response, jsonify, request
@@ -43,7 +44,7 @@ class WebhookSettings:
     bot_login: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "WebhookSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
         """Read the secret (required) and limits from the environment."""
         import os
 

@@ -31,8 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.octokit_specs import examples  # noqa: E402
-from tests.webhook_client import SECRET, deliver  # noqa: E402
+from tests.octokit_specs import examples
+from tests.webhook_client import SECRET, deliver
 
 
 def plan(n: int) -> list[tuple[str, dict[str, Any]]]:
