@@ -351,3 +351,19 @@ def test_log_records_of_the_worker_hide_secrets(bot: Bot, caplog: pytest.LogCapt
     assert "[redacted]" in caplog.text
     body = str(bot.comments[0]["body"])
     assert "oops [redacted]" in body and bot.fake.private_key_pem.splitlines()[1] not in body
+
+
+def test_task_lost_between_dequeue_and_start_is_sent_again(bot: Bot) -> None:
+    bot.send()
+    bot.drain()  # resolves and runs the first job
+    bot.send(head_sha="f" * 40)
+    bot.fake.repo(REPO).pulls[7].head_sha = "f" * 40
+    trigger_task = bot.queue.huey.dequeue()  # a worker took it, then died before recording
+    assert trigger_task is not None and bot.queue.huey.dequeue() is None
+    assert bot.queue.reap(3, stale_queued_after=60) == {"requeued": 0, "failed": 0, "resent": 0}
+    time.sleep(0.2)
+    counts = bot.queue.reap(3, stale_queued_after=0.1)
+    assert counts["resent"] == 1  # only the lost trigger: the finished job is not queued
+    bot.drain()
+    assert [j.head_sha for j in bot.run.jobs] == [SHA, "f" * 40]
+    assert bot.queue.reap(3, stale_queued_after=0.0)["resent"] == 0  # nothing left queued

@@ -256,6 +256,7 @@ class BotWorker:
         lease = self.settings.lease
         if not self.ledger.acquire(lock, self.owner, lease):
             log.info("job %s: %s busy, retrying in %.0fs", key, lock, self.settings.lock_retry_delay)
+            self.ledger.touch_queued(key)  # still waiting, not lost: the reaper leaves it be
             self.queue.enqueue_job_key(key, delay=self.settings.lock_retry_delay)
             return
         try:
@@ -323,6 +324,11 @@ class BotWorker:
         n = rec.attempts
         self._report(error_outcome(rec.job, f"the worker died {n} times while running this job;"
                                    " it was not tried again"), rec)
+
+    @property
+    def stale_queued_after(self) -> float:
+        """How long a queued record may go untouched before the reaper sends it again."""
+        return max(10 * self.settings.lease, 5 * self.settings.lock_retry_delay, 5.0)
 
     def _need_reporter(self) -> Reporter:
         if self.reporter is None:

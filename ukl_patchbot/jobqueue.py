@@ -169,9 +169,28 @@ class JobQueue:
         else:
             self._trigger_task(delivery_id)
 
-    def reap(self, max_attempts: int) -> dict[str, int]:
-        """Put the work of dead workers (expired leases) back in the queue; count what happened."""
-        counts = {"requeued": 0, "failed": 0}
+    def reap(self, max_attempts: int, stale_queued_after: float | None = None) -> dict[str, int]:
+        """Put the work of dead workers back in the queue; count what happened.
+
+        Running records whose lease expired are queued again (or failed when out of
+        attempts). With ``stale_queued_after``, queued records nobody has touched for
+        that long are sent again too: a worker can die between taking a task from
+        huey and recording that it started, and huey would not give the task back.
+        A spare task is harmless: starting a job is a compare-and-set in the ledger.
+        """
+        counts = {"requeued": 0, "failed": 0, "resent": 0}
+        if stale_queued_after is not None:
+            older_than = time.time() - stale_queued_after
+            for ns in ("trg", "job"):
+                for key in self.ledger.keys_in_state(JobState.QUEUED, ns):
+                    if self.ledger.touch_queued(key, ns, older_than=older_than):
+                        log.warning("%s %s: queued but untouched for %.0fs; sent again", ns, key,
+                                    stale_queued_after)
+                        counts["resent"] += 1
+                        if ns == "job":
+                            self.enqueue_job_key(key)
+                        else:
+                            self.enqueue_trigger_id(key)
         for ns in ("trg", "job"):
             for key in self.ledger.running_keys(ns):
                 state = self.ledger.reclaim_stale(key, max_attempts, ns)

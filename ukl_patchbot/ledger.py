@@ -275,12 +275,23 @@ class Ledger:
         return result[0] if result else None
 
     def running_keys(self, ns: str = "job") -> list[str]:
+        return self.keys_in_state(JobState.RUNNING, ns)
+
+    def keys_in_state(self, state: JobState, ns: str = "job") -> list[str]:
         keys = []
         for k in self.kv.keys(f"{ns}:"):
             raw = self.kv.get(k)
-            if raw and raw["state"] == JobState.RUNNING:
+            if raw and raw["state"] == state:
                 keys.append(k.split(":", 1)[1])
         return keys
+
+    def touch_queued(self, key: str, ns: str = "job", older_than: float | None = None) -> bool:
+        """Mark a queued record as seen now; with ``older_than``, only if it was not seen since."""
+        return self._transition(
+            f"{ns}:{key}",
+            lambda r: r["state"] == JobState.QUEUED and (
+                older_than is None or float(r.get("updated", 0)) < older_than),
+            {}) is not None
 
     def set_meta(self, key: str, **values: Any) -> None:
         def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:

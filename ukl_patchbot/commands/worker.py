@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     pace = os.environ.get("PATCHBOT_GITHUB_PACE", "1") != "0"
     worker = BotWorker(queue, cfg, GitHubClient(creds, pace=pace), load_executor(args.executor),
                        settings)
-    counts = queue.reap(settings.max_attempts)
+    stale = worker.stale_queued_after
+    counts = queue.reap(settings.max_attempts, stale)
     print(f"patchbot worker {worker.owner}: started; took back {counts['requeued']} job(s) of dead"
           f" workers, gave up {counts['failed']}", flush=True)
     if args.once:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     def reaper() -> None:
         while not stop.wait(max(settings.lease / 2, 0.5)):
             try:
-                queue.reap(settings.max_attempts)
+                queue.reap(settings.max_attempts, stale)
             except Exception:
                 logging.getLogger(__name__).exception("reaper failed")
 
