@@ -141,14 +141,17 @@ def test_read_only_commenter_gets_one_polite_reply(bot: Bot) -> None:
     assert bot.run.jobs == []
     replies = [c for c in bot.comments if "@rita" in str(c["body"])]
     assert len(replies) == 1 and "write access" in str(replies[0]["body"])
+    assert "`/patchbot check`" in str(replies[0]["body"])
     assert bot.fake.calls("GET", r"/collaborators/rita/permission$")  # asked of the API
 
 
 def test_non_member_is_refused_without_asking_the_api(bot: Bot) -> None:
-    bot.send(event="issue_comment", command=Command.DENY, actor="drive-by", head_sha=None)
+    bot.send(event="issue_comment", command=Command.DENY, actor="drive-by", head_sha=None,
+             tag="v6.1.192", comment="rebase v6.1.192")
     bot.drain()
     assert bot.run.jobs == []
     assert len(bot.comments) == 1 and "@drive-by" in str(bot.comments[0]["body"])
+    assert "`/patchbot rebase v6.1.192`" in str(bot.comments[0]["body"])
     assert not bot.fake.calls("GET", r"/collaborators/")
 
 
@@ -367,3 +370,15 @@ def test_task_lost_between_dequeue_and_start_is_sent_again(bot: Bot) -> None:
     bot.drain()
     assert [j.head_sha for j in bot.run.jobs] == [SHA, "f" * 40]
     assert bot.queue.reap(3, stale_queued_after=0.0)["resent"] == 0  # nothing left queued
+
+
+def test_default_executor_is_the_pipeline() -> None:
+    """The worker's default is `ukl_patchbot.pipeline.execute_job(job, cfg) -> JobOutcome`."""
+    import inspect
+
+    from ukl_patchbot import pipeline
+    from ukl_patchbot.botworker import default_executor
+
+    assert load_executor(None) is default_executor
+    sig = inspect.signature(pipeline.execute_job)
+    assert list(sig.parameters) == ["job", "cfg"]

@@ -181,6 +181,7 @@ def test_pr_comment_commands(webhook_server: RunningServer, body: str, associati
     assert ans.status == 202
     t = parked(webhook_server, "c-1")
     assert t is not None and (t.command, t.tag) == expect
+    assert t.comment == body.split("/patchbot ")[1].split("\n")[0]
     assert (t.pr, t.actor, t.head_sha) == (payload["issue"]["number"], "alice", None)
 
 

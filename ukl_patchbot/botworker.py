@@ -182,8 +182,7 @@ class BotWorker:
             return []
         if t.command == Command.DENY or not rep.may_command(t.repo, t.actor):
             log.info("delivery %s: %s may not command the bot on %s", t.delivery_id, t.actor, t.repo)
-            rep.reply(t.repo, t.pr, denied_reply(t.actor, str(t.command if t.command != Command.DENY
-                                                             else "…")))
+            rep.reply(t.repo, t.pr, denied_reply(t.actor, t.comment or str(t.command)))
             return []
         head = rep.pr_head(t.repo, t.pr)
         if t.command == Command.RETRY:
@@ -243,7 +242,7 @@ class BotWorker:
             cid = self.reporter.start_check(job, None, queued=True)
             if cid is not None:
                 self.ledger.set_meta(job.key, check_run_id=cid)
-        except InfraError as exc:
+        except Exception as exc:  # showing "queued" is a courtesy: never lose the job over it
             log.warning("job %s: could not show it as queued: %s", job.key, exc)
 
     # -- jobs -------------------------------------------------------------------
@@ -285,7 +284,7 @@ class BotWorker:
             try:
                 cid = self.reporter.start_check(job, cid)
                 self.ledger.set_meta(job.key, check_run_id=cid)
-            except InfraError as exc:
+            except Exception as exc:  # the job runs and reports anyway
                 log.warning("job %s: could not mark it in progress: %s", job.key, exc)
         log.info("job %s: %s %s (tag %s) attempt %d", job.key, job.kind, job.component, job.tag,
                  rec.attempts)

@@ -273,6 +273,9 @@ class GitHubClient:
                 # Reported, not raised: one failed report must not lose the others or the job.
                 log.error("job %s: reporting %s failed: %s", job.key, name, exc)
                 failures.append(name)
+            except Exception:  # e.g. an answer PyGithub cannot parse: same rule
+                log.exception("job %s: reporting %s failed", job.key, name)
+                failures.append(name)
         return failures
 
     def _complete_check(self, outcome: JobOutcome, check_run_id: int | None,

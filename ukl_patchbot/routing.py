@@ -47,6 +47,7 @@ class Trigger:
     tag: str | None = None
     installation_id: int | None = None
     changed_paths: tuple[str, ...] | None = None  # push: paths the commits touch (if listed)
+    comment: str | None = None  # the command line as written, for replies ("rebase v6.1.192")
 
     @property
     def dedup_key(self) -> str | None:
@@ -143,6 +144,7 @@ def _route_comment(delivery_id: str, repo: str, inst: int | None, payload: dict[
     if parsed is None:
         return Ignored("comment has no /patchbot command")
     command, tag = parsed
+    written = f"{command} {tag}" if tag else str(command)
     number = _get(payload, "issue", "number")
     if not isinstance(number, int):
         return Ignored("comment without issue number")
@@ -150,7 +152,7 @@ def _route_comment(delivery_id: str, repo: str, inst: int | None, payload: dict[
     if association not in MEMBER_ASSOCIATIONS:
         command = Command.DENY
     return Trigger(delivery_id, "issue_comment", repo, command, actor=login, pr=number, tag=tag,
-                   installation_id=inst)
+                   installation_id=inst, comment=written)
 
 
 def _route_push(delivery_id: str, repo: str, inst: int | None,
