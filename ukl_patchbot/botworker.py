@@ -242,7 +242,7 @@ class BotWorker:
             cid = self.reporter.start_check(job, None, queued=True)
             if cid is not None:
                 self.ledger.set_meta(job.key, check_run_id=cid)
-        except Exception as exc:  # showing "queued" is a courtesy: never lose the job over it
+        except Exception as exc:  # noqa: BLE001 - "queued" is a courtesy, never worth the job
             log.warning("job %s: could not show it as queued: %s", job.key, exc)
 
     # -- jobs -------------------------------------------------------------------
@@ -284,7 +284,7 @@ class BotWorker:
             try:
                 cid = self.reporter.start_check(job, cid)
                 self.ledger.set_meta(job.key, check_run_id=cid)
-            except Exception as exc:  # the job runs and reports anyway
+            except Exception as exc:  # noqa: BLE001 - the job runs and reports anyway
                 log.warning("job %s: could not mark it in progress: %s", job.key, exc)
         log.info("job %s: %s %s (tag %s) attempt %d", job.key, job.kind, job.component, job.tag,
                  rec.attempts)
