@@ -290,11 +290,15 @@ def classify(
     qemu_errs = _qemu_errors(lines)
     if timed_out:
         status = BootStatus.TIMEOUT
-        last = next((normalize(x) for x in reversed(lines) if x.strip()), "")
-        findings.insert(0, Finding(
-            FindingKind.TIMEOUT,
-            f"no power-off within {timeout:g}s" if timeout else "no power-off before the timeout",
-            fingerprint(FindingKind.TIMEOUT, last), 0, tail))
+        # Identify a hang by how far the probe got; the last kernel line is
+        # too often a late, unrelated message to tell hangs apart.
+        stage = ("after the done line" if markers.done_status is not None
+                 else "after the bench line" if markers.ns_per_call is not None
+                 else "after the start marker" if markers.variant is not None
+                 else "before the probe started")
+        limit = f"within {timeout:g}s" if timeout else "before the timeout"
+        findings.insert(0, Finding(FindingKind.TIMEOUT, f"no power-off {limit}, hung {stage}",
+                                   fingerprint(FindingKind.TIMEOUT, stage), 0, tail))
     elif qemu_errs and markers.variant is None and not findings:
         status = BootStatus.QEMU_ERROR
         findings.insert(0, Finding(FindingKind.QEMU_FAILED, "QEMU failed: " + qemu_errs[0],

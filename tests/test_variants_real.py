@@ -1,0 +1,111 @@
+"""The classic variant on the real Linux tree: configure, build, boot under QEMU, cache.
+
+Slow: one cold kernel build (about 2 minutes on this machine, more when the
+2 cores are shared). The tree comes from the 6.1.170 extraction when present,
+else from the ``linux_mirror`` fixture (the mirror imported from Debian's
+source packages).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.kernel_helpers import mini_initramfs
+from ukl_patchbot import boot, variants
+from ukl_patchbot.cache import ContentCache
+from ukl_patchbot.console import BootStatus, FindingKind
+from ukl_patchbot.kbuild import BuildStatus, ConfigStatus
+from ukl_patchbot.progress import Progress
+
+REPO = Path(__file__).resolve().parent.parent
+EXTRACTED = Path("/work/src/linux-6.1.170")
+
+pytestmark = pytest.mark.slow
+
+
+class Recorder(Progress):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def finish(self, name: str, status: str, seconds: float) -> None:
+        self.events.append((name, status))
+
+
+@pytest.fixture(scope="module")
+def linux_src(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Path]:
+    if EXTRACTED.is_dir():
+        yield EXTRACTED
+        return
+    from ukl_patchbot import gitops
+
+    try:
+        mirror = request.getfixturevalue("linux_mirror")
+    except pytest.FixtureLookupError:
+        pytest.skip("no Linux tree: neither /work/src/linux-6.1.170 nor the linux_mirror fixture")
+    dest = tmp_path_factory.mktemp("src") / "linux"
+    gitops.export_tree(mirror, "v6.1.170", dest)
+    yield dest
+
+
+@pytest.fixture(scope="module")
+def built(linux_src: Path, tmp_path_factory: pytest.TempPathFactory
+          ) -> tuple[variants.VariantResult, Path, ContentCache, variants.Workspace, Recorder]:
+    work = tmp_path_factory.mktemp("classic")
+    initrd = mini_initramfs(work / "probe")
+    spec = variants.spec_for("classic", REPO / "kconfigs", initrd=initrd)
+    ws = variants.Workspace(work / "ws", linux_src, work / "ccache")
+    images = ContentCache(work / "kernels")
+    rec = Recorder()
+    (result,) = variants.check_variants(linux_src, "tree-6.1.170", (spec,), ws, images,
+                                        work / "out", rec, boot_timeout=60)
+    return result, work, images, ws, rec
+
+
+def test_classic_builds_and_boots_with_the_probe_marker(built) -> None:  # type: ignore[no-untyped-def]
+    result, work, _images, _ws, rec = built
+    assert result.config.status == ConfigStatus.OK, result.config.dropped
+    assert result.build.status == BuildStatus.OK, result.build.first_errors
+    assert result.build.image_size and 300_000 < result.build.image_size < 5_000_000
+    assert result.boot.status == BootStatus.PASS, result.boot.decisive
+    assert not result.boot.flaky
+    a = result.boot.decisive
+    assert a is not None and a.markers.cpl == 3 and a.markers.variant == "classic"
+    assert a.markers.ns_per_call is not None and a.markers.ns_per_call > 0
+    assert a.time_to_marker is not None and a.time_to_marker < 10
+    assert ("build classic", "ok") in rec.events and ("boot classic", "pass") in rec.events
+    assert (work / "out" / "build-classic.log").is_file()
+    assert (work / "out" / "boot-classic-1.log").read_text().count("ukl-probe: done status=0") == 1
+
+
+def test_repeat_takes_the_image_from_the_cache(built, linux_src: Path) -> None:  # type: ignore[no-untyped-def]
+    result, work, images, ws, _rec = built
+    spec = variants.spec_for("classic", REPO / "kconfigs",
+                             initrd=work / "probe" / "initramfs-plain.cpio")
+    rec = Recorder()
+    cfg_res, b = variants.build_variant(linux_src, "tree-6.1.170", spec, ws, images,
+                                        work / "out2", rec)
+    assert b.status == BuildStatus.CACHED and b.image is not None
+    assert Path(b.image).read_bytes() == Path(result.build.image).read_bytes()
+    assert rec.events == [("build classic", "cached")]
+
+
+def test_real_crash_and_hang_are_classified_not_hung(built) -> None:  # type: ignore[no-untyped-def]
+    result, work, _images, _ws, _rec = built
+    image = Path(result.build.image)
+    exited = boot.boot(image, mini_initramfs(work / "probe", "MINI_EXIT"), "classic",
+                       log_dir=work / "exit", timeout=30, retries=0)
+    assert exited.status == BootStatus.FAIL
+    decisive = exited.decisive
+    assert decisive is not None
+    assert any(f.kind == FindingKind.PANIC and "kill init" in f.summary for f in decisive.findings)
+    assert decisive.duration < 25  # panic=-1 + -no-reboot: QEMU exits by itself
+
+    hang = boot.boot(image, mini_initramfs(work / "probe", "MINI_HANG"), "classic",
+                     log_dir=work / "hang", timeout=6, retries=1)
+    assert hang.status == BootStatus.TIMEOUT and len(hang.attempts) == 2 and not hang.flaky
+    assert hang.attempts[0].findings[0].kind == FindingKind.TIMEOUT
+    assert hang.attempts[0].findings[0].fingerprint == hang.attempts[1].findings[0].fingerprint
