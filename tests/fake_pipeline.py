@@ -26,7 +26,12 @@ def execute(job: Job, cfg: Config) -> JobOutcome:
     time.sleep(float(os.environ.get("PATCHBOT_TEST_SLEEP", "0")))
     (runs / f"done-{job.key}-{os.getpid()}-{time.monotonic_ns()}").write_text(job.component)
     return JobOutcome(
-        job, Conclusion.SUCCESS, f"{job.component}: both variants boot",
+        job,
+        Conclusion.SUCCESS,
+        f"{job.component}: both variants boot",
         f"checked by pid {os.getpid()}",
-        statuses=(StatusLine("patchbot/classic", "success", "booted"),
-                  StatusLine("patchbot/ukl", "success", "marker seen")))
+        statuses=(
+            StatusLine("patchbot/classic", "success", "booted"),
+            StatusLine("patchbot/ukl", "success", "marker seen"),
+        ),
+    )

@@ -100,8 +100,10 @@ class FakeGitHub:
         self.tokens: dict[str, float] = {}  # installation token -> expiry (epoch)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private_key_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()).decode()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
         self.public_key = key.public_key()
         self.server: ThreadingHTTPServer | None = None
         self.url = ""
@@ -112,8 +114,16 @@ class FakeGitHub:
         with self.lock:
             return self.repos.setdefault(full_name, FakeRepo(full_name))
 
-    def fail(self, method: str, path: str, status: int, *, times: int = 1,
-             headers: dict[str, str] | None = None, apply: bool = False) -> None:
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        apply: bool = False,
+    ) -> None:
         with self.lock:
             self.faults.append(Fault(method, re.compile(path), status, times, headers or {}, apply))
 
@@ -153,15 +163,26 @@ class FakeGitHub:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
-        rec = Recorded(h.command, parts.path, parse_qs(parts.query), body,
-                       auth=h.headers.get("Authorization", ""))
+        rec = Recorded(
+            h.command,
+            parts.path,
+            parse_qs(parts.query),
+            body,
+            auth=h.headers.get("Authorization", ""),
+        )
         op, problems = self.spec.check(h.command, parts.path, rec.query, body)
         rec.operation = op
         with self.lock:
             self.requests.append(rec)
             self.violations.extend(problems)
-            fault = next((f for f in self.faults if f.method == h.command and f.times > 0
-                          and f.path.search(parts.path)), None)
+            fault = next(
+                (
+                    f
+                    for f in self.faults
+                    if f.method == h.command and f.times > 0 and f.path.search(parts.path)
+                ),
+                None,
+            )
             if fault is not None:
                 fault.times -= 1
         if fault is not None and not fault.apply:
@@ -169,7 +190,11 @@ class FakeGitHub:
         else:
             status, payload, headers = self._dispatch(h.command, parts.path, body, rec.auth)
             if fault is not None:
-                status, payload, headers = fault.status, {"message": "injected fault"}, fault.headers
+                status, payload, headers = (
+                    fault.status,
+                    {"message": "injected fault"},
+                    fault.headers,
+                )
         rec.status = status
         data = json.dumps(payload).encode() if payload is not None else b""
         h.send_response(status)
@@ -181,8 +206,9 @@ class FakeGitHub:
         h.wfile.write(data)
 
     # -- behaviour ----------------------------------------------------------------
-    def _dispatch(self, method: str, path: str, body: Any,
-                  auth: str) -> tuple[int, Any, dict[str, str]]:
+    def _dispatch(
+        self, method: str, path: str, body: Any, auth: str
+    ) -> tuple[int, Any, dict[str, str]]:
         for m, rx, fn, kind in self._routes():
             match = re.fullmatch(rx, path)
             if m == method and match:
@@ -231,8 +257,12 @@ class FakeGitHub:
 
     def _user(self, login: str) -> dict[str, Any]:
         kind = "Bot" if login.endswith("[bot]") else "User"
-        return {"login": login, "id": abs(hash(login)) % 10**6, "type": kind,
-                "url": f"{self.url}/users/{login}"}
+        return {
+            "login": login,
+            "id": abs(hash(login)) % 10**6,
+            "type": kind,
+            "url": f"{self.url}/users/{login}",
+        }
 
     def _get_app(self, _b: Any) -> tuple[int, Any]:
         return 200, {"id": APP_ID, "slug": APP_SLUG, "name": "UKL patchbot"}
@@ -240,7 +270,11 @@ class FakeGitHub:
     def _get_installation(self, _b: Any, full: str) -> tuple[int, Any]:
         if full not in self.repos:
             return 404, {"message": "Not Found"}
-        return 200, {"id": INSTALLATION_ID, "app_id": APP_ID, "account": self._user(full.split("/")[0])}
+        return 200, {
+            "id": INSTALLATION_ID,
+            "app_id": APP_ID,
+            "account": self._user(full.split("/")[0]),
+        }
 
     def _new_token(self, _b: Any, inst: str) -> tuple[int, Any]:
         if int(inst) != INSTALLATION_ID:
@@ -264,9 +298,13 @@ class FakeGitHub:
         pr = self._pull(full, n)
         if pr is None:
             return 404, {"message": "Not Found"}
-        return 200, {"number": pr.number, "state": "open",
-                     "url": f"{self.url}/repos/{full}/pulls/{n}",
-                     "head": {"sha": pr.head_sha, "ref": "topic"}, "base": {"ref": "main"}}
+        return 200, {
+            "number": pr.number,
+            "state": "open",
+            "url": f"{self.url}/repos/{full}/pulls/{n}",
+            "head": {"sha": pr.head_sha, "ref": "topic"},
+            "base": {"ref": "main"},
+        }
 
     def _pull_files(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
         pr = self._pull(full, n)
@@ -275,8 +313,11 @@ class FakeGitHub:
         return 200, [{"filename": f, "status": "modified", "sha": "0" * 40} for f in pr.files]
 
     def _get_issue(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
-        return 200, {"number": int(n), "url": f"{self.url}/repos/{full}/issues/{n}",
-                     "comments_url": f"{self.url}/repos/{full}/issues/{n}/comments"}
+        return 200, {
+            "number": int(n),
+            "url": f"{self.url}/repos/{full}/issues/{n}",
+            "comments_url": f"{self.url}/repos/{full}/issues/{n}/comments",
+        }
 
     def _list_comments(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
         return 200, [c for c in self.repo(full).comments.values() if c["issue"] == int(n)]
@@ -286,9 +327,13 @@ class FakeGitHub:
 
     def _create_comment(self, body: Any, full: str, n: str) -> tuple[int, Any]:
         cid = next(self.ids)
-        comment = {"id": cid, "issue": int(n), "body": body["body"],
-                   "user": self._user(self._comment_author()),
-                   "url": f"{self.url}/repos/{full}/issues/comments/{cid}"}
+        comment = {
+            "id": cid,
+            "issue": int(n),
+            "body": body["body"],
+            "user": self._user(self._comment_author()),
+            "url": f"{self.url}/repos/{full}/issues/comments/{cid}",
+        }
         self.repo(full).comments[cid] = comment
         return 201, comment
 
@@ -302,12 +347,19 @@ class FakeGitHub:
 
     def _create_check_run(self, body: Any, full: str) -> tuple[int, Any]:
         rid = next(self.ids)
-        run = {"id": rid, "name": body["name"], "head_sha": body["head_sha"],
-               "status": "completed" if body.get("conclusion") else body.get("status", "queued"),
-               "conclusion": body.get("conclusion"), "output": dict(body.get("output") or {}),
-               "annotations": list((body.get("output") or {}).get("annotations", [])),
-               "history": [body.get("status") or ("completed" if body.get("conclusion") else "queued")],
-               "url": f"{self.url}/repos/{full}/check-runs/{rid}"}
+        run = {
+            "id": rid,
+            "name": body["name"],
+            "head_sha": body["head_sha"],
+            "status": "completed" if body.get("conclusion") else body.get("status", "queued"),
+            "conclusion": body.get("conclusion"),
+            "output": dict(body.get("output") or {}),
+            "annotations": list((body.get("output") or {}).get("annotations", [])),
+            "history": [
+                body.get("status") or ("completed" if body.get("conclusion") else "queued")
+            ],
+            "url": f"{self.url}/repos/{full}/check-runs/{rid}",
+        }
         run["output"].pop("annotations", None)
         self.repo(full).check_runs[rid] = run
         return 201, run
@@ -349,5 +401,6 @@ def fake_github() -> Iterator[FakeGitHub]:
         yield fake
     finally:
         fake.stop()
-    assert fake.violations == [], "requests not valid per GitHub's REST description:\n" + \
-        "\n".join(fake.violations)
+    assert fake.violations == [], "requests not valid per GitHub's REST description:\n" + "\n".join(
+        fake.violations
+    )

@@ -61,14 +61,16 @@ class RestSpec:
     def __init__(self, path: Path = REST_SPEC) -> None:
         self.doc: dict[str, Any] = json.loads(path.read_text())
         self.registry: Registry = Registry().with_resource(
-            "urn:github-rest", Resource.from_contents(self.doc, default_specification=DRAFT4))
+            "urn:github-rest", Resource.from_contents(self.doc, default_specification=DRAFT4)
+        )
         self.operations: list[Operation] = []
         for template, item in self.doc["paths"].items():
             rx = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
             for method in item:
                 if method in ("get", "post", "patch", "put", "delete"):
-                    self.operations.append(Operation(
-                        method, template, rx, f"/paths/{_escape(template)}/{method}"))
+                    self.operations.append(
+                        Operation(method, template, rx, f"/paths/{_escape(template)}/{method}")
+                    )
         # Literal paths win over templated ones (/repos/o/r/pulls/comments vs /pulls/{n}).
         self.operations.sort(key=lambda op: op.template.count("{"))
 
@@ -86,8 +88,9 @@ class RestSpec:
                 node = node[part.replace("~1", "/").replace("~0", "~")]
         return node
 
-    def check(self, method: str, path: str, query: dict[str, list[str]],
-              body: Any | None) -> tuple[str | None, list[str]]:
+    def check(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any | None
+    ) -> tuple[str | None, list[str]]:
         """(operation name, problems) for one request; no operation → name None."""
         op = self.find(method, path)
         if op is None:
@@ -99,8 +102,11 @@ class RestSpec:
             if param.get("in") == "query":
                 if param.get("required") and param["name"] not in query:
                     problems.append(f"{op.name}: required query parameter {param['name']} missing")
-        known_query = {self._resolve(p)["name"] for p in spec_op.get("parameters", [])
-                       if self._resolve(p).get("in") == "query"}
+        known_query = {
+            self._resolve(p)["name"]
+            for p in spec_op.get("parameters", [])
+            if self._resolve(p).get("in") == "query"
+        }
         for q in query:
             if q not in known_query:
                 problems.append(f"{op.name}: unknown query parameter {q!r}")
@@ -114,10 +120,12 @@ class RestSpec:
             return op.name, problems
         pointer = f"urn:github-rest#{op.pointer}/requestBody/content/application~1json/schema"
         if "$ref" in rb:
-            pointer = "urn:github-rest#" + rb["$ref"].lstrip("#") + \
-                "/content/application~1json/schema"
-        validator = jsonschema.Draft4Validator({"$ref": pointer}, registry=self.registry,
-                                               format_checker=_formats)
+            pointer = (
+                "urn:github-rest#" + rb["$ref"].lstrip("#") + "/content/application~1json/schema"
+            )
+        validator = jsonschema.Draft4Validator(
+            {"$ref": pointer}, registry=self.registry, format_checker=_formats
+        )
         for err in validator.iter_errors(body):
             where = "/".join(str(p) for p in err.absolute_path) or "(body)"
             problems.append(f"{op.name}: body {where}: {err.message[:300]}")
@@ -131,16 +139,22 @@ class WebhookSpec:
         self.doc: dict[str, Any] = json.loads(path.read_text())
         self.registry: Registry = Registry().with_resource(
             "urn:github-webhooks",
-            Resource.from_contents(self.doc, default_specification=DRAFT202012))
+            Resource.from_contents(self.doc, default_specification=DRAFT202012),
+        )
 
     def errors(self, event: str, action: str | None, payload: dict[str, Any]) -> list[str]:
         name = event.replace("_", "-") + (f"-{action.replace('_', '-')}" if action else "")
         if name not in self.doc["webhooks"]:
             return [f"no webhook schema named {name}"]
-        ptr = f"urn:github-webhooks#/webhooks/{name}/post/requestBody/content/application~1json/schema"
+        ptr = (
+            f"urn:github-webhooks#/webhooks/{name}/post/requestBody"
+            "/content/application~1json/schema"
+        )
         v = jsonschema.Draft202012Validator({"$ref": ptr}, registry=self.registry)
-        return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}"
-                for e in v.iter_errors(payload)]
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}"
+            for e in v.iter_errors(payload)
+        ]
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""The GitHub side against the fake GitHub (real HTTP, every request checked against the REST spec)."""
+"""The GitHub side against the fake GitHub (real HTTP; each request checked against the spec)."""
 
 from __future__ import annotations
 
@@ -26,33 +26,60 @@ def client(fake: FakeGitHub, mode: str, **kw: float) -> GitHubClient:
     return GitHubClient(creds, pace=False, **kw)  # type: ignore[arg-type]
 
 
-def outcome(n_annotations: int = 0, summary: str = "all good", conclusion: Conclusion =
-            Conclusion.SUCCESS) -> JobOutcome:
+def outcome(
+    n_annotations: int = 0, summary: str = "all good", conclusion: Conclusion = Conclusion.SUCCESS
+) -> JobOutcome:
     job = Job(JobKind.CHECK, component="linux", repo=REPO, pr=7, head_sha=SHA)
-    anns = tuple(Annotation("patchsets/linux/0003-ukl-linker.patch", i, i, "failure",
-                            f"conflict in hunk {i}") for i in range(1, n_annotations + 1))
-    return JobOutcome(job, conclusion, "series applies, both variants boot", summary,
-                      annotations=anns,
-                      statuses=(StatusLine("patchbot/classic", "success", "built and booted"),
-                                StatusLine("patchbot/ukl", "success", "marker seen")))
+    anns = tuple(
+        Annotation(
+            "patchsets/linux/0003-ukl-linker.patch", i, i, "failure", f"conflict in hunk {i}"
+        )
+        for i in range(1, n_annotations + 1)
+    )
+    return JobOutcome(
+        job,
+        conclusion,
+        "series applies, both variants boot",
+        summary,
+        annotations=anns,
+        statuses=(
+            StatusLine("patchbot/classic", "success", "built and booted"),
+            StatusLine("patchbot/ukl", "success", "marker seen"),
+        ),
+    )
 
 
 @pytest.fixture
 def repo(fake_github: FakeGitHub) -> FakeGitHub:
     r = fake_github.repo(REPO)
     r.pulls[7] = PullRequest(7, SHA, ["patchsets/linux/0003-ukl-linker.patch"])
-    r.permissions.update({"maint": "maintain", "admin": "admin", "writer": "write",
-                          "reader": "read", "triager": "triage"})
+    r.permissions.update(
+        {
+            "maint": "maintain",
+            "admin": "admin",
+            "writer": "write",
+            "reader": "read",
+            "triager": "triage",
+        }
+    )
     return fake_github
 
 
 @pytest.mark.parametrize("mode", ["app", "token"])
 def test_permission_lookup(repo: FakeGitHub, mode: str) -> None:
     gh = client(repo, mode)
-    allowed = {u: gh.may_command(REPO, u) for u in ("maint", "admin", "writer", "reader",
-                                                    "triager", "stranger")}
-    assert allowed == {"maint": True, "admin": True, "writer": True, "reader": False,
-                       "triager": False, "stranger": False}
+    allowed = {
+        u: gh.may_command(REPO, u)
+        for u in ("maint", "admin", "writer", "reader", "triager", "stranger")
+    }
+    assert allowed == {
+        "maint": True,
+        "admin": True,
+        "writer": True,
+        "reader": False,
+        "triager": False,
+        "stranger": False,
+    }
 
 
 def test_app_auth_uses_jwt_then_installation_token_and_refreshes(repo: FakeGitHub) -> None:
@@ -72,8 +99,11 @@ def test_app_auth_uses_jwt_then_installation_token_and_refreshes(repo: FakeGitHu
 
 def test_check_run_lifecycle_with_batched_annotations_and_truncation(repo: FakeGitHub) -> None:
     gh = client(repo, "app")
-    out = outcome(n_annotations=120, summary="| patch | result |\n" + "| x | y |\n" * 9000,
-                  conclusion=Conclusion.FAILURE)
+    out = outcome(
+        n_annotations=120,
+        summary="| patch | result |\n" + "| x | y |\n" * 9000,
+        conclusion=Conclusion.FAILURE,
+    )
     cid = gh.start_check(out.job, None, queued=True)
     assert gh.start_check(out.job, cid) == cid
     assert gh.publish(out, cid, "https://logs.example.org/run/1/") == []
@@ -81,8 +111,10 @@ def test_check_run_lifecycle_with_batched_annotations_and_truncation(repo: FakeG
     assert run["history"] == ["queued", "in_progress", "completed"]
     assert run["conclusion"] == "failure"
     assert len(run["annotations"]) == 120
-    sizes = [len((c.body or {}).get("output", {}).get("annotations", []))
-             for c in repo.calls("PATCH", r"/check-runs/\d+$")]
+    sizes = [
+        len((c.body or {}).get("output", {}).get("annotations", []))
+        for c in repo.calls("PATCH", r"/check-runs/\d+$")
+    ]
     assert max(sizes) <= MAX_ANNOTATIONS_PER_REQUEST and sum(sizes) == 120
     summary = run["output"]["summary"]
     assert len(summary) <= MAX_SUMMARY
@@ -96,7 +128,9 @@ def test_token_mode_posts_one_status_per_variant(repo: FakeGitHub) -> None:
     assert gh.publish(outcome(), None, "/srv/out/1") == []
     statuses = repo.repo(REPO).statuses
     assert {(s["context"], s["state"]) for s in statuses} == {
-        ("patchbot/classic", "success"), ("patchbot/ukl", "success")}
+        ("patchbot/classic", "success"),
+        ("patchbot/ukl", "success"),
+    }
     assert all(s["sha"] == SHA for s in statuses)
     assert not repo.calls("POST", r"/check-runs$")
 
@@ -115,9 +149,13 @@ def test_sticky_comment_is_edited_in_place(repo: FakeGitHub, mode: str) -> None:
 
 def test_marker_copied_by_someone_else_is_not_edited(repo: FakeGitHub) -> None:
     r = repo.repo(REPO)
-    r.comments[1] = {"id": 1, "issue": 7, "body": f"{MARKER} fake report",
-                     "user": {"login": "mallory", "id": 9, "type": "User"},
-                     "url": f"{repo.url}/repos/{REPO}/issues/comments/1"}
+    r.comments[1] = {
+        "id": 1,
+        "issue": 7,
+        "body": f"{MARKER} fake report",
+        "user": {"login": "mallory", "id": 9, "type": "User"},
+        "url": f"{repo.url}/repos/{REPO}/issues/comments/1",
+    }
     client(repo, "app").publish(outcome(summary="real report"), None)
     assert r.comments[1]["body"] == f"{MARKER} fake report"
     assert sum(MARKER in c["body"] for c in r.comments.values()) == 2
@@ -135,10 +173,15 @@ def test_lost_answer_to_comment_post_does_not_duplicate(repo: FakeGitHub) -> Non
 
 @pytest.mark.parametrize("fault", ["502", "rate-limit-reset", "retry-after", "429"])
 def test_transient_failures_are_retried(repo: FakeGitHub, fault: str) -> None:
-    headers = {"502": {}, "429": {"Retry-After": "1"},
-               "retry-after": {"Retry-After": "1"},
-               "rate-limit-reset": {"x-ratelimit-remaining": "0",
-                                    "x-ratelimit-reset": str(int(time.time()) + 1)}}[fault]
+    headers = {
+        "502": {},
+        "429": {"Retry-After": "1"},
+        "retry-after": {"Retry-After": "1"},
+        "rate-limit-reset": {
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": str(int(time.time()) + 1),
+        },
+    }[fault]
     status = {"502": 502, "429": 429}.get(fault, 403)
     repo.fail("POST", r"/statuses/", status, times=2, headers=headers)
     slept: list[float] = []
@@ -151,8 +194,9 @@ def test_transient_failures_are_retried(repo: FakeGitHub, fault: str) -> None:
         assert all(0.5 <= s <= 3 for s in slept), slept  # waited as GitHub said, not blindly
 
 
-def test_failures_after_retries_are_reported_not_raised(repo: FakeGitHub,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_failures_after_retries_are_reported_not_raised(
+    repo: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     repo.fail("POST", r"/statuses/", 502, times=100)
     gh = client(repo, "token", attempts=3)
     gh._sleep = lambda s: None
@@ -163,8 +207,12 @@ def test_failures_after_retries_are_reported_not_raised(repo: FakeGitHub,
 
 
 def test_long_rate_limit_is_not_slept_through(repo: FakeGitHub) -> None:
-    repo.fail("GET", r"/pulls/7$", 403, headers={"x-ratelimit-remaining": "0",
-                                                 "x-ratelimit-reset": str(int(time.time()) + 3600)})
+    repo.fail(
+        "GET",
+        r"/pulls/7$",
+        403,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + 3600)},
+    )
     gh = client(repo, "token", max_wait=30)
     gh._sleep = lambda s: pytest.fail("slept")  # type: ignore[assignment]
     with pytest.raises(ReportError, match="rate limited"):
@@ -184,15 +232,20 @@ def test_retry_wait_reads_headers() -> None:
 
     assert retry_wait(GithubException(403, {}, {"Retry-After": "7"}), 1) == 7
     reset = time.time() + 10
-    w = retry_wait(GithubException(403, {}, {"X-RateLimit-Remaining": "0",
-                                             "X-RateLimit-Reset": str(int(reset))}), 1)
+    w = retry_wait(
+        GithubException(
+            403, {}, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(reset))}
+        ),
+        1,
+    )
     assert w is not None and 8 <= w <= 12
     assert retry_wait(GithubException(404, {}, {}), 1) is None
     assert retry_wait(GithubException(503, {}, {}), 3) == 8
 
 
-def test_secrets_stay_out_of_logs_and_reprs(repo: FakeGitHub,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_secrets_stay_out_of_logs_and_reprs(
+    repo: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     from ukl_patchbot.secrets import RedactingFilter, read_secret
 
     caplog.set_level(logging.DEBUG)

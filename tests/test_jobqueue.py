@@ -1,4 +1,4 @@
-"""Queue, ledger and worker in one process: events → jobs → pipeline (fake executor) → GitHub (fake)."""
+"""Queue, ledger and worker in one process: events → jobs → fake executor → fake GitHub."""
 
 from __future__ import annotations
 
@@ -46,23 +46,34 @@ class Bot:
         (tmp / "patchbot.toml").write_text("")
         self.cfg = config.load(tmp / "patchbot.toml")
         self.queue = JobQueue(f"sqlite:///{tmp / 'queue.sqlite3'}")
-        creds = (Credentials(api_url=fake.url, app_id=APP_ID, private_key=fake.private_key_pem)
-                 if mode == "app" else Credentials(api_url=fake.url, token=PAT))
+        creds = (
+            Credentials(api_url=fake.url, app_id=APP_ID, private_key=fake.private_key_pem)
+            if mode == "app"
+            else Credentials(api_url=fake.url, token=PAT)
+        )
         self.gh = GitHubClient(creds, pace=False)
         self.gh._sleep = lambda s: None
         self.run = Recorder()
-        self.settings = WorkerSettings(lease=5, max_attempts=3, lock_retry_delay=0.05,
-                                       retry_delay=0.05)
-        self.worker = BotWorker(self.queue, self.cfg, self.gh, self.run, self.settings,
-                                owner="test-worker")
+        self.settings = WorkerSettings(
+            lease=5, max_attempts=3, lock_retry_delay=0.05, retry_delay=0.05
+        )
+        self.worker = BotWorker(
+            self.queue, self.cfg, self.gh, self.run, self.settings, owner="test-worker"
+        )
         self.fake = fake
         self.n = 0
 
     def send(self, **kw: object) -> Submitted:
         self.n += 1
-        fields: dict[str, object] = {"delivery_id": f"d{self.n}", "event": "pull_request",
-                                     "repo": REPO, "command": Command.CHECK, "actor": "alice",
-                                     "pr": 7, "head_sha": SHA}
+        fields: dict[str, object] = {
+            "delivery_id": f"d{self.n}",
+            "event": "pull_request",
+            "repo": REPO,
+            "command": Command.CHECK,
+            "actor": "alice",
+            "pr": 7,
+            "head_sha": SHA,
+        }
         fields.update(kw)
         return self.queue.submit_trigger(Trigger(**fields))  # type: ignore[arg-type]
 
@@ -86,7 +97,8 @@ def test_pr_event_runs_one_check_and_reports_it(bot: Bot) -> None:
     assert bot.send() == Submitted.QUEUED
     bot.drain()
     assert [(j.kind, j.component, j.head_sha, j.pr) for j in bot.run.jobs] == [
-        (JobKind.CHECK, "linux", SHA, 7)]
+        (JobKind.CHECK, "linux", SHA, 7)
+    ]
     runs = list(bot.fake.repo(REPO).check_runs.values())
     assert len(runs) == 1 and runs[0]["history"] == ["queued", "in_progress", "completed"]
     assert runs[0]["conclusion"] == "success"
@@ -102,8 +114,9 @@ def test_webhook_example_payload_end_to_end(bot: Bot, tmp_path: Path) -> None:
 
     ex = next(examples("pull_request", "opened"))
     repo = bot.fake.repo(ex["repository"]["full_name"])
-    repo.pulls[ex["number"]] = PullRequest(ex["number"], ex["pull_request"]["head"]["sha"],
-                                           ["kconfigs/ukl.config"])
+    repo.pulls[ex["number"]] = PullRequest(
+        ex["number"], ex["pull_request"]["head"]["sha"], ["kconfigs/ukl.config"]
+    )
     server = start_server(bot.queue, WebhookSettings(secret=SECRET.encode()))
     try:
         assert deliver(server.url, "pull_request", ex).status == 202
@@ -111,7 +124,8 @@ def test_webhook_example_payload_end_to_end(bot: Bot, tmp_path: Path) -> None:
         server.stop()
     bot.drain()
     assert [(j.repo, j.pr, j.component) for j in bot.run.jobs] == [
-        (ex["repository"]["full_name"], ex["number"], "linux")]
+        (ex["repository"]["full_name"], ex["number"], "linux")
+    ]
     assert [r["conclusion"] for r in repo.check_runs.values()] == ["success"]
 
 
@@ -122,17 +136,23 @@ def test_pr_touching_no_series_runs_nothing(bot: Bot) -> None:
     assert bot.run.jobs == [] and bot.fake.repo(REPO).check_runs == {}
 
 
-def test_patch_paths_escaping_the_tree_are_ignored(bot: Bot,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_patch_paths_escaping_the_tree_are_ignored(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
     bot.fake.repo(REPO).pulls[7].files = [
-        "patchsets/linux/../../../etc/passwd", "patchsets/../kconfigs/../../x",
-        "/patchsets/linux/abs.patch", "patchsets/linux\\..\\..\\win.patch", "kconfigs/./ukl.config"]
+        "patchsets/linux/../../../etc/passwd",
+        "patchsets/../kconfigs/../../x",
+        "/patchsets/linux/abs.patch",
+        "patchsets/linux\\..\\..\\win.patch",
+        "kconfigs/./ukl.config",
+    ]
     bot.send()
     bot.drain()
     assert bot.run.jobs == []
     assert caplog.text.count("ignoring unsafe path") == 5
-    assert bot.worker.components_touched(["patchsets/glibc/0001-x.patch", "../patchsets/linux/x"]) \
-        == ["glibc"]
+    assert bot.worker.components_touched(
+        ["patchsets/glibc/0001-x.patch", "../patchsets/linux/x"]
+    ) == ["glibc"]
 
 
 def test_read_only_commenter_gets_one_polite_reply(bot: Bot) -> None:
@@ -146,8 +166,14 @@ def test_read_only_commenter_gets_one_polite_reply(bot: Bot) -> None:
 
 
 def test_non_member_is_refused_without_asking_the_api(bot: Bot) -> None:
-    bot.send(event="issue_comment", command=Command.DENY, actor="drive-by", head_sha=None,
-             tag="v6.1.192", comment="rebase v6.1.192")
+    bot.send(
+        event="issue_comment",
+        command=Command.DENY,
+        actor="drive-by",
+        head_sha=None,
+        tag="v6.1.192",
+        comment="rebase v6.1.192",
+    )
     bot.drain()
     assert bot.run.jobs == []
     assert len(bot.comments) == 1 and "@drive-by" in str(bot.comments[0]["body"])
@@ -164,13 +190,17 @@ def test_comment_by_the_bot_itself_is_ignored(tmp_path: Path, fake_github: FakeG
     assert bot.run.jobs == [] and bot.comments == []
 
 
-@pytest.mark.parametrize("command,tag,expect", [
-    (Command.REBASE, "v6.1.192", (JobKind.REBASE, "linux", "v6.1.192")),
-    (Command.CHECK, "glibc-2.36", (JobKind.CHECK, "glibc", "glibc-2.36")),
-    (Command.CHECK, None, (JobKind.CHECK, "linux", None)),
-])
-def test_maintainer_commands(bot: Bot, command: Command, tag: str | None,
-                             expect: tuple[JobKind, str, str | None]) -> None:
+@pytest.mark.parametrize(
+    "command,tag,expect",
+    [
+        (Command.REBASE, "v6.1.192", (JobKind.REBASE, "linux", "v6.1.192")),
+        (Command.CHECK, "glibc-2.36", (JobKind.CHECK, "glibc", "glibc-2.36")),
+        (Command.CHECK, None, (JobKind.CHECK, "linux", None)),
+    ],
+)
+def test_maintainer_commands(
+    bot: Bot, command: Command, tag: str | None, expect: tuple[JobKind, str, str | None]
+) -> None:
     bot.send(event="issue_comment", command=command, tag=tag, head_sha=None)
     bot.drain()
     assert [(j.kind, j.component, j.tag) for j in bot.run.jobs] == [expect]
@@ -299,8 +329,9 @@ def test_ledger_locks_and_claims(ledger: Ledger) -> None:
 
 def test_queue_url_from_env(tmp_path: Path) -> None:
     assert queue_url_from_env(tmp_path, {}) == f"sqlite:///{tmp_path / 'queue.sqlite3'}"
-    assert queue_url_from_env(tmp_path, {"PATCHBOT_QUEUE_URL": "redis://127.0.0.1:1/0"}) \
-        .startswith("redis://")
+    assert queue_url_from_env(tmp_path, {"PATCHBOT_QUEUE_URL": "redis://127.0.0.1:1/0"}).startswith(
+        "redis://"
+    )
     with pytest.raises(UserError):
         queue_url_from_env(tmp_path, {"PATCHBOT_QUEUE_URL": "sqlite:///relative.db"})
     with pytest.raises(UserError):
@@ -317,14 +348,17 @@ def test_load_executor() -> None:
         load_executor("just-a-name")
 
 
-def test_secrets_never_reach_child_processes(monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path) -> None:
+def test_secrets_never_reach_child_processes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from ukl_patchbot.runner import run
     from ukl_patchbot.secrets import scrub_environment
     from ukl_patchbot.webhook import WebhookSettings
 
     key = tmp_path / "app.pem"
-    key.write_text("-----BEGIN PRIVATE KEY-----\nTOTALLYSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n")
+    key.write_text(
+        "-----BEGIN PRIVATE KEY-----\nTOTALLYSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n"
+    )
     monkeypatch.setenv("PATCHBOT_WEBHOOK_SECRET", "webhook-secret-value")
     monkeypatch.setenv("PATCHBOT_GITHUB_APP_ID", "4242")
     monkeypatch.setenv("PATCHBOT_GITHUB_APP_PRIVATE_KEY_FILE", str(key))

@@ -1,4 +1,4 @@
-"""Fault tests with real `patchbot worker` processes: kill -9 mid job, crash loops, two workers on Redis."""
+"""Fault tests with real `patchbot worker` processes: kill -9, crash loops, Redis."""
 
 from __future__ import annotations
 
@@ -64,9 +64,21 @@ class Workers:
     def start(self, threads: int = 1, **env: str) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"worker-{len(self.procs)}.log", "wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ukl_patchbot", "worker", "--threads", str(threads),
-             "--executor", "tests.fake_pipeline:execute"],
-            cwd=self.tmp, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "ukl_patchbot",
+                "worker",
+                "--threads",
+                str(threads),
+                "--executor",
+                "tests.fake_pipeline:execute",
+            ],
+            cwd=self.tmp,
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         self.procs.append(proc)
         return proc
@@ -86,7 +98,9 @@ class Workers:
                 p.wait(timeout=10)
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker-*.log"))
+        )
 
 
 def submit(queue: JobQueue, delivery: str, pr: int, sha: str) -> None:
@@ -121,8 +135,11 @@ def test_worker_killed_mid_job_is_retried_and_reported_once(sqlite_workers: Work
     rec = queue.ledger.get(key)
     assert rec is not None and rec.state == JobState.RUNNING  # the dead worker's claim
     w.start(PATCHBOT_TEST_SLEEP="0.2")
-    wait_for(lambda: queue.ledger.state_of(key) == JobState.DONE, 30,
-             f"the job to finish on the second worker\n{w.logs()}")
+    wait_for(
+        lambda: queue.ledger.state_of(key) == JobState.DONE,
+        30,
+        f"the job to finish on the second worker\n{w.logs()}",
+    )
     assert len(w.files("start")) == 2 and len(w.files("done")) == 1
     rec = queue.ledger.get(key)
     assert rec is not None and rec.attempts == 2
@@ -139,18 +156,27 @@ def test_job_that_keeps_killing_the_worker_is_marked_failed(sqlite_workers: Work
     w.fake.repo(REPO).pulls[4] = PullRequest(4, sha, ["kconfigs/ukl.config"])
     queue = JobQueue(w.queue_url)
     submit(queue, "loop-1", 4, sha)
-    env = {"PATCHBOT_TEST_MODE": "crash-always", "PATCHBOT_MAX_ATTEMPTS": "2",
-           "PATCHBOT_JOB_LEASE": "0.5"}
+    env = {
+        "PATCHBOT_TEST_MODE": "crash-always",
+        "PATCHBOT_MAX_ATTEMPTS": "2",
+        "PATCHBOT_JOB_LEASE": "0.5",
+    }
     for _ in range(2):
         proc = w.start(**env)
         proc.wait(timeout=30)  # the job kills it
         assert proc.returncode == -signal.SIGKILL
     survivor = w.start(**env)  # finds the job dead twice: gives up and reports
     (key,) = job_keys(queue)
-    wait_for(lambda: queue.ledger.state_of(key) == JobState.FAILED, 30,
-             f"the job to be marked failed\n{w.logs()}")
-    wait_for(lambda: any("died 2 times" in c["body"]
-                         for c in w.fake.repo(REPO).comments.values()), 20, "the failure report")
+    wait_for(
+        lambda: queue.ledger.state_of(key) == JobState.FAILED,
+        30,
+        f"the job to be marked failed\n{w.logs()}",
+    )
+    wait_for(
+        lambda: any("died 2 times" in c["body"] for c in w.fake.repo(REPO).comments.values()),
+        20,
+        "the failure report",
+    )
     assert survivor.poll() is None  # the worker itself survives
     assert len(w.files("start")) == 2
     runs = list(w.fake.repo(REPO).check_runs.values())
@@ -172,9 +198,23 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     if exe is None:
         pytest.skip("redis-server is not installed (ci/install-deps.sh installs it)")
     port = free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import redis
 
     url = f"redis://127.0.0.1:{port}/0"
@@ -194,22 +234,29 @@ def _pings(client: object) -> bool:
         return False
 
 
-def test_two_workers_share_a_redis_queue(tmp_path: Path, fake_github: FakeGitHub,
-                                         redis_url: str) -> None:
+def test_two_workers_share_a_redis_queue(
+    tmp_path: Path, fake_github: FakeGitHub, redis_url: str
+) -> None:
     w = Workers(tmp_path, fake_github, redis_url)
     try:
         queue = JobQueue(redis_url)
         for pr in range(1, 5):
             sha = f"{pr:02x}" * 20
             fake_github.repo(REPO).pulls[pr] = PullRequest(
-                pr, sha, ["patchsets/linux/0001-a.patch", "patchsets/glibc/0001-b.patch"])
+                pr, sha, ["patchsets/linux/0001-a.patch", "patchsets/glibc/0001-b.patch"]
+            )
             submit(queue, f"r-{pr}", pr, sha)
             submit(queue, f"r-{pr}", pr, sha)  # a redelivery: collapsed
         w.start(PATCHBOT_TEST_SLEEP="0.3")
         w.start(PATCHBOT_TEST_SLEEP="0.3")
-        wait_for(lambda: len(job_keys(queue)) == 8 and all(
-            queue.ledger.state_of(k) == JobState.DONE for k in job_keys(queue)), 90,
-            f"all 8 jobs to finish\n{w.logs()}")
+        wait_for(
+            lambda: (
+                len(job_keys(queue)) == 8
+                and all(queue.ledger.state_of(k) == JobState.DONE for k in job_keys(queue))
+            ),
+            90,
+            f"all 8 jobs to finish\n{w.logs()}",
+        )
         done = w.files("done")
         assert len(done) == 8 and len(w.files("start")) == 8  # each job ran exactly once
         assert len({name.split("-")[1] for name in done}) == 8
@@ -233,8 +280,10 @@ def test_two_workers_share_a_redis_queue(tmp_path: Path, fake_github: FakeGitHub
 
 
 def test_job_key_is_stable_for_dedup() -> None:
-    a = Job.from_dict({"kind": "check", "repo": REPO, "pr": 1, "head_sha": "e" * 40,
-                       "delivery_id": "one"})
-    b = Job.from_dict({"kind": "check", "repo": REPO, "pr": 1, "head_sha": "e" * 40,
-                       "delivery_id": "two"})
+    a = Job.from_dict(
+        {"kind": "check", "repo": REPO, "pr": 1, "head_sha": "e" * 40, "delivery_id": "one"}
+    )
+    b = Job.from_dict(
+        {"kind": "check", "repo": REPO, "pr": 1, "head_sha": "e" * 40, "delivery_id": "two"}
+    )
     assert a.key == b.key

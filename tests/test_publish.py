@@ -17,8 +17,14 @@ from ukl_patchbot.publish import (
     truncate,
 )
 
-JOB = Job(JobKind.REBASE, component="linux", tag="v6.1.192", repo="ukl/patches", pr=3,
-          head_sha="0123456789abcdef" * 2 + "01234567")
+JOB = Job(
+    JobKind.REBASE,
+    component="linux",
+    tag="v6.1.192",
+    repo="ukl/patches",
+    pr=3,
+    head_sha="0123456789abcdef" * 2 + "01234567",
+)
 
 
 def test_truncate_keeps_short_text_and_cuts_long_text_at_a_line() -> None:
@@ -37,25 +43,38 @@ def test_truncate_closes_an_open_code_fence() -> None:
     assert out.split("\n\n---\n")[0].count("```") % 2 == 0
 
 
-@pytest.mark.parametrize("path,ok", [
-    ("patchsets/linux/0001-a.patch", True), ("kconfigs/ukl.config", True),
-    ("../etc/passwd", False), ("patchsets/../../x", False), ("/etc/passwd", False),
-    ("patchsets/./x", False), ("a\\..\\b", False), ("", False), ("..", False), ("a\0b", False),
-])
+@pytest.mark.parametrize(
+    "path,ok",
+    [
+        ("patchsets/linux/0001-a.patch", True),
+        ("kconfigs/ukl.config", True),
+        ("../etc/passwd", False),
+        ("patchsets/../../x", False),
+        ("/etc/passwd", False),
+        ("patchsets/./x", False),
+        ("a\\..\\b", False),
+        ("", False),
+        ("..", False),
+        ("a\0b", False),
+    ],
+)
 def test_safe_repo_path(path: str, ok: bool) -> None:
     assert (safe_repo_path(path) is not None) is ok
 
 
 def test_annotations_are_cleaned_and_batched_by_50() -> None:
-    anns = tuple(Annotation("patchsets/linux/0002-b.patch", i, i + 1, "failure", "conflict")
-                 for i in range(1, 121)) + (
+    anns = tuple(
+        Annotation("patchsets/linux/0002-b.patch", i, i + 1, "failure", "conflict")
+        for i in range(1, 121)
+    ) + (
         Annotation("../outside.patch", 1, 1, "failure", "escape"),
         Annotation("patchsets/linux/x.patch", 5, 2, "failure", "bad range"),
         Annotation("patchsets/linux/x.patch", 1, 1, "fatal", "unknown level"),
     )
     assert len(clean_annotations(anns)) == 121
-    plan = check_run_plan(JobOutcome(JOB, Conclusion.FAILURE, "2 conflicts", "details",
-                                     annotations=anns), None)
+    plan = check_run_plan(
+        JobOutcome(JOB, Conclusion.FAILURE, "2 conflicts", "details", annotations=anns), None
+    )
     sizes = [len(plan.output["annotations"])] + [len(b) for b in plan.more_annotations]
     assert sizes == [50, 50, 21]
     assert plan.more_annotations[-1][-1]["annotation_level"] == "warning"
@@ -63,8 +82,13 @@ def test_annotations_are_cleaned_and_batched_by_50() -> None:
 
 
 def test_comment_body_has_marker_table_and_fits() -> None:
-    out = JobOutcome(JOB, Conclusion.FAILURE, "1 conflict", "x" * (MAX_COMMENT * 2),
-                     statuses=(StatusLine("patchbot/ukl", "failure", "a|b " * 100),))
+    out = JobOutcome(
+        JOB,
+        Conclusion.FAILURE,
+        "1 conflict",
+        "x" * (MAX_COMMENT * 2),
+        statuses=(StatusLine("patchbot/ukl", "failure", "a|b " * 100),),
+    )
     body = comment_body(out, "/srv/out/7")
     assert body.startswith(MARKER) and len(body) <= MAX_COMMENT
     assert "| `patchbot/ukl` | failure |" in body and "a\\|b" in body

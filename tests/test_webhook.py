@@ -29,17 +29,27 @@ def parked(server: RunningServer, delivery: str) -> Trigger | None:
     return Trigger.from_dict(data) if data else None
 
 
-def pr_comment(body: str, association: str = "MEMBER", user_type: str = "User",
-               login: str = "alice", action: str = "created") -> dict[str, Any]:
+def pr_comment(
+    body: str,
+    association: str = "MEMBER",
+    user_type: str = "User",
+    login: str = "alice",
+    action: str = "created",
+) -> dict[str, Any]:
     """A real issue_comment example turned into a comment on a pull request, schema-checked."""
-    base = next(e for e in examples("issue_comment", action)
-                if not webhook_spec().errors("issue_comment", action, e))
+    base = next(
+        e
+        for e in examples("issue_comment", action)
+        if not webhook_spec().errors("issue_comment", action, e)
+    )
     number = base["issue"]["number"]
     repo_url = base["repository"]["html_url"]
     base["issue"]["pull_request"] = {
         "url": f"{base['repository']['url']}/pulls/{number}",
-        "html_url": f"{repo_url}/pull/{number}", "diff_url": f"{repo_url}/pull/{number}.diff",
-        "patch_url": f"{repo_url}/pull/{number}.patch", "merged_at": None,
+        "html_url": f"{repo_url}/pull/{number}",
+        "diff_url": f"{repo_url}/pull/{number}.diff",
+        "patch_url": f"{repo_url}/pull/{number}.patch",
+        "merged_at": None,
     }
     base["comment"]["body"] = body
     base["comment"]["author_association"] = association
@@ -58,8 +68,9 @@ def test_ping_answers_pong(webhook_server: RunningServer) -> None:
 
 
 @pytest.mark.parametrize("action", ["opened", "reopened", "synchronize"])
-def test_pull_request_examples_queue_a_check_of_the_head(webhook_server: RunningServer,
-                                                          action: str) -> None:
+def test_pull_request_examples_queue_a_check_of_the_head(
+    webhook_server: RunningServer, action: str
+) -> None:
     payloads = list(examples("pull_request", action))
     assert payloads, f"no {action} example"
     seen: set[tuple[str, int, str]] = set()
@@ -75,8 +86,11 @@ def test_pull_request_examples_queue_a_check_of_the_head(webhook_server: Running
         t = parked(webhook_server, delivery)
         assert t is not None
         assert (t.repo, t.pr, t.head_sha, t.command) == (
-            ex["repository"]["full_name"], ex["number"], ex["pull_request"]["head"]["sha"],
-            Command.CHECK)
+            ex["repository"]["full_name"],
+            ex["number"],
+            ex["pull_request"]["head"]["sha"],
+            Command.CHECK,
+        )
         assert t.installation_id == (ex.get("installation") or {}).get("id")
 
 
@@ -95,20 +109,23 @@ def test_redelivery_and_same_job_identity_are_collapsed(webhook_server: RunningS
 
 
 @pytest.mark.parametrize("action", ["closed", "labeled", "assigned", "ready_for_review"])
-def test_other_pull_request_actions_need_no_work(webhook_server: RunningServer,
-                                                 action: str) -> None:
+def test_other_pull_request_actions_need_no_work(
+    webhook_server: RunningServer, action: str
+) -> None:
     ex = next(examples("pull_request", action))
     assert deliver(webhook_server.url, "pull_request", ex).status == 204
     assert webhook_server.queue.pending() == 0
 
 
-def test_unknown_event_is_204_and_logged(webhook_server: RunningServer,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_unknown_event_is_204_and_logged(
+    webhook_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="ukl_patchbot")
     ex = next(examples("star"))
     assert deliver(webhook_server.url, "star", ex, delivery="star-1").status == 204
-    assert any("star-1" in r.getMessage() and "not handled" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "star-1" in r.getMessage() and "not handled" in r.getMessage() for r in caplog.records
+    )
     assert webhook_server.queue.pending() == 0
 
 
@@ -116,9 +133,13 @@ def test_unknown_event_is_204_and_logged(webhook_server: RunningServer,
 def test_bad_signature_is_401_and_queues_nothing(webhook_server: RunningServer, how: str) -> None:
     ex = next(examples("pull_request", "opened"))
     body = json.dumps(ex).encode()
-    sig = {"missing": "", "wrong secret": sign(body, "not the secret"),
-           "sha1": "sha1=" + sign(body)[7:47], "garbage": "sha256=zz",
-           "tampered": sign(body.replace(b'"opened"', b'"closed"'))}[how]
+    sig = {
+        "missing": "",
+        "wrong secret": sign(body, "not the secret"),
+        "sha1": "sha1=" + sign(body)[7:47],
+        "garbage": "sha256=zz",
+        "tampered": sign(body.replace(b'"opened"', b'"closed"')),
+    }[how]
     ans = deliver(webhook_server.url, "pull_request", body=body, signature=sig, delivery="x-1")
     assert ans.status == 401
     assert webhook_server.queue.pending() == 0
@@ -143,15 +164,19 @@ def test_oversize_body_is_413(webhook_server: RunningServer) -> None:
     assert webhook_server.queue.pending() == 0
 
 
-@pytest.mark.parametrize("body,ctype", [
-    (b"{not json", "application/json"),
-    (b"[1, 2, 3]", "application/json"),
-    (b'{"zen": "x"}', "text/plain"),
-    (b"payload=%7Bbroken", "application/x-www-form-urlencoded"),
-    (b"\xff\xfe", "application/json"),
-])
-def test_malformed_or_unknown_content_is_400(webhook_server: RunningServer, body: bytes,
-                                              ctype: str) -> None:
+@pytest.mark.parametrize(
+    "body,ctype",
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2, 3]", "application/json"),
+        (b'{"zen": "x"}', "text/plain"),
+        (b"payload=%7Bbroken", "application/x-www-form-urlencoded"),
+        (b"\xff\xfe", "application/json"),
+    ],
+)
+def test_malformed_or_unknown_content_is_400(
+    webhook_server: RunningServer, body: bytes, ctype: str
+) -> None:
     ans = deliver(webhook_server.url, "ping", body=body, content_type=ctype)
     assert ans.status == 400, ans.body
     assert webhook_server.queue.pending() == 0
@@ -160,22 +185,31 @@ def test_malformed_or_unknown_content_is_400(webhook_server: RunningServer, body
 def test_form_encoded_payload_is_accepted(webhook_server: RunningServer) -> None:
     ex = next(examples("pull_request", "opened"))
     body = urllib.parse.urlencode({"payload": json.dumps(ex)}).encode()
-    ans = deliver(webhook_server.url, "pull_request", body=body,
-                  content_type="application/x-www-form-urlencoded", delivery="form-1")
+    ans = deliver(
+        webhook_server.url,
+        "pull_request",
+        body=body,
+        content_type="application/x-www-form-urlencoded",
+        delivery="form-1",
+    )
     assert ans.status == 202
     assert parked(webhook_server, "form-1") is not None
 
 
-@pytest.mark.parametrize("body,association,expect", [
-    ("/patchbot rebase v6.1.192", "MEMBER", (Command.REBASE, "v6.1.192")),
-    ("Looks good.\n/patchbot check\nthanks", "OWNER", (Command.CHECK, None)),
-    ("/patchbot check glibc-2.36", "COLLABORATOR", (Command.CHECK, "glibc-2.36")),
-    ("/patchbot retry", "MEMBER", (Command.RETRY, None)),
-    ("/patchbot rebase v6.1.192", "CONTRIBUTOR", (Command.DENY, "v6.1.192")),
-    ("/patchbot check", "NONE", (Command.DENY, None)),
-])
-def test_pr_comment_commands(webhook_server: RunningServer, body: str, association: str,
-                             expect: tuple[Command, str | None]) -> None:
+@pytest.mark.parametrize(
+    "body,association,expect",
+    [
+        ("/patchbot rebase v6.1.192", "MEMBER", (Command.REBASE, "v6.1.192")),
+        ("Looks good.\n/patchbot check\nthanks", "OWNER", (Command.CHECK, None)),
+        ("/patchbot check glibc-2.36", "COLLABORATOR", (Command.CHECK, "glibc-2.36")),
+        ("/patchbot retry", "MEMBER", (Command.RETRY, None)),
+        ("/patchbot rebase v6.1.192", "CONTRIBUTOR", (Command.DENY, "v6.1.192")),
+        ("/patchbot check", "NONE", (Command.DENY, None)),
+    ],
+)
+def test_pr_comment_commands(
+    webhook_server: RunningServer, body: str, association: str, expect: tuple[Command, str | None]
+) -> None:
     payload = pr_comment(body, association)
     ans = deliver(webhook_server.url, "issue_comment", payload, delivery="c-1")
     assert ans.status == 202
@@ -185,11 +219,14 @@ def test_pr_comment_commands(webhook_server: RunningServer, body: str, associati
     assert (t.pr, t.actor, t.head_sha) == (payload["issue"]["number"], "alice", None)
 
 
-@pytest.mark.parametrize("change", ["bot type", "our login", "edited", "no command", "on issue",
-                                    "bad tag", "not at line start"])
+@pytest.mark.parametrize(
+    "change",
+    ["bot type", "our login", "edited", "no command", "on issue", "bad tag", "not at line start"],
+)
 def test_comments_that_must_not_trigger(webhook_server: RunningServer, change: str) -> None:
-    payload = pr_comment("/patchbot check v6.1.1", action="edited" if change == "edited"
-                         else "created")
+    payload = pr_comment(
+        "/patchbot check v6.1.1", action="edited" if change == "edited" else "created"
+    )
     if change == "bot type":
         payload["comment"]["user"]["type"] = "Bot"
     elif change == "our login":
@@ -258,8 +295,14 @@ def test_secret_is_required_and_may_come_from_a_file(tmp_path: Path) -> None:
 def test_serve_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHBOT_WEBHOOK_SECRET")}
     env["PATCHBOT_CACHE_DIR"] = str(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "ukl_patchbot", "serve", "--port", "0"],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ukl_patchbot", "serve", "--port", "0"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "no webhook secret" in proc.stderr
 

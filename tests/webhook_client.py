@@ -34,16 +34,27 @@ def sign(body: bytes, secret: str = SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def deliver(base: str, event: str, payload: Any = None, *, body: bytes | None = None,
-            delivery: str | None = None, secret: str | None = SECRET,
-            signature: str | None = None, content_type: str = "application/json",
-            timeout: float = 10.0) -> Answer:
+def deliver(
+    base: str,
+    event: str,
+    payload: Any = None,
+    *,
+    body: bytes | None = None,
+    delivery: str | None = None,
+    secret: str | None = SECRET,
+    signature: str | None = None,
+    content_type: str = "application/json",
+    timeout: float = 10.0,
+) -> Answer:
     """POST one delivery to ``base``/webhook; ``signature`` overrides the computed one."""
     if body is None:
         body = json.dumps(payload).encode()
-    headers = {"Content-Type": content_type, "X-GitHub-Event": event,
-               "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-               "User-Agent": "GitHub-Hookshot/test"}
+    headers = {
+        "Content-Type": content_type,
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "User-Agent": "GitHub-Hookshot/test",
+    }
     if signature is not None:
         headers["X-Hub-Signature-256"] = signature
     elif secret is not None:
@@ -77,8 +88,9 @@ def start_app(app: Any, threads: int = 4, max_body: int = 5 * 1024 * 1024) -> Ru
     """A WSGI app under waitress on a free loopback port, in a background thread."""
     from waitress.server import create_server
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads,
-                           max_request_body_size=max_body + 1)
+    server = create_server(
+        app, host="127.0.0.1", port=0, threads=threads, max_request_body_size=max_body + 1
+    )
     stopping = threading.Event()
 
     def serve() -> None:
@@ -104,8 +116,10 @@ def start_app(app: Any, threads: int = 4, max_body: int = 5 * 1024 * 1024) -> Ru
 def webhook_server(tmp_path: Path) -> Iterator[RunningServer]:
     """`patchbot serve`'s app on loopback with an SQLite queue in ``tmp_path``."""
     queue = JobQueue(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
-    running = start_server(queue, WebhookSettings(secret=SECRET.encode(), max_body=256 * 1024,
-                                                  bot_login="ukl-patchbot[bot]"))
+    running = start_server(
+        queue,
+        WebhookSettings(secret=SECRET.encode(), max_body=256 * 1024, bot_login="ukl-patchbot[bot]"),
+    )
     try:
         yield running
     finally:

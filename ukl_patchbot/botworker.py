@@ -62,9 +62,12 @@ class Reporter(Protocol):
     def pr_head(self, repo: str, pr: int) -> str: ...
     def pr_files(self, repo: str, pr: int) -> list[str]: ...
     def reply(self, repo: str, pr: int, body: str) -> None: ...
-    def start_check(self, job: Job, check_run_id: int | None, *, queued: bool = False) -> int | None: ...
-    def publish(self, outcome: JobOutcome, check_run_id: int | None,
-                logs_hint: str | None = None) -> list[str]: ...
+    def start_check(
+        self, job: Job, check_run_id: int | None, *, queued: bool = False
+    ) -> int | None: ...
+    def publish(
+        self, outcome: JobOutcome, check_run_id: int | None, logs_hint: str | None = None
+    ) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ class WorkerSettings:
             return cls(
                 lease=float(env.get("PATCHBOT_JOB_LEASE") or cls.lease),
                 max_attempts=int(env.get("PATCHBOT_MAX_ATTEMPTS") or cls.max_attempts),
-                lock_retry_delay=float(env.get("PATCHBOT_LOCK_RETRY_DELAY") or cls.lock_retry_delay),
+                lock_retry_delay=float(
+                    env.get("PATCHBOT_LOCK_RETRY_DELAY") or cls.lock_retry_delay
+                ),
                 retry_delay=float(env.get("PATCHBOT_RETRY_DELAY") or cls.retry_delay),
                 logs_url=(env.get("PATCHBOT_LOGS_URL") or "").rstrip("/") or None,
             )
@@ -117,9 +122,15 @@ class _Heartbeat:
 class BotWorker:
     """Executes queue tasks. One instance per worker process; thread-safe."""
 
-    def __init__(self, queue: JobQueue, cfg: Config, reporter: Reporter | None,
-                 executor: Executor = default_executor, settings: WorkerSettings | None = None,
-                 owner: str | None = None) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        cfg: Config,
+        reporter: Reporter | None,
+        executor: Executor = default_executor,
+        settings: WorkerSettings | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.queue = queue
         self.ledger = queue.ledger
         self.cfg = cfg
@@ -167,13 +178,27 @@ class BotWorker:
         if t.event == "pull_request" and t.pr is not None:
             comps = self.components_touched(rep.pr_files(t.repo, t.pr))
         else:
-            comps = (self.components_touched(t.changed_paths) if t.changed_paths is not None
-                     else sorted(self.cfg.components))
+            comps = (
+                self.components_touched(t.changed_paths)
+                if t.changed_paths is not None
+                else sorted(self.cfg.components)
+            )
         if not comps:
-            log.info("delivery %s: %s changes no patch series or kconfig fragment", t.delivery_id,
-                     t.repo)
-        return [Job(JobKind.CHECK, component=c, repo=t.repo, pr=t.pr, head_sha=t.head_sha,
-                    requested_by=t.actor or None, delivery_id=t.delivery_id) for c in comps]
+            log.info(
+                "delivery %s: %s changes no patch series or kconfig fragment", t.delivery_id, t.repo
+            )
+        return [
+            Job(
+                JobKind.CHECK,
+                component=c,
+                repo=t.repo,
+                pr=t.pr,
+                head_sha=t.head_sha,
+                requested_by=t.actor or None,
+                delivery_id=t.delivery_id,
+            )
+            for c in comps
+        ]
 
     def _comment_jobs(self, rep: Reporter, t: Trigger) -> list[Job]:
         assert t.pr is not None
@@ -181,29 +206,52 @@ class BotWorker:
             log.info("delivery %s: our own comment, ignored", t.delivery_id)
             return []
         if t.command == Command.DENY or not rep.may_command(t.repo, t.actor):
-            log.info("delivery %s: %s may not command the bot on %s", t.delivery_id, t.actor, t.repo)
+            log.info(
+                "delivery %s: %s may not command the bot on %s", t.delivery_id, t.actor, t.repo
+            )
             rep.reply(t.repo, t.pr, denied_reply(t.actor, t.comment or str(t.command)))
             return []
         head = rep.pr_head(t.repo, t.pr)
         if t.command == Command.RETRY:
             last = self.ledger.last_job_for(t.repo, t.pr)
             if last is None:
-                rep.reply(t.repo, t.pr, f"@{t.actor} there is no earlier patchbot job on this pull"
-                          " request to retry.")
+                rep.reply(
+                    t.repo,
+                    t.pr,
+                    f"@{t.actor} there is no earlier patchbot job on this pull request to retry.",
+                )
                 return []
-            return [replace(last.job, head_sha=head, requested_by=t.actor,
-                            delivery_id=t.delivery_id)]
+            return [
+                replace(last.job, head_sha=head, requested_by=t.actor, delivery_id=t.delivery_id)
+            ]
         kind = JobKind.REBASE if t.command == Command.REBASE else JobKind.CHECK
-        comps = [self.component_for_tag(t.tag)] if t.tag else self.components_touched(
-            rep.pr_files(t.repo, t.pr)) or ["linux"]
-        return [Job(kind, component=c, tag=t.tag, repo=t.repo, pr=t.pr, head_sha=head,
-                    requested_by=t.actor, delivery_id=t.delivery_id) for c in comps]
+        comps = (
+            [self.component_for_tag(t.tag)]
+            if t.tag
+            else self.components_touched(rep.pr_files(t.repo, t.pr)) or ["linux"]
+        )
+        return [
+            Job(
+                kind,
+                component=c,
+                tag=t.tag,
+                repo=t.repo,
+                pr=t.pr,
+                head_sha=head,
+                requested_by=t.actor,
+                delivery_id=t.delivery_id,
+            )
+            for c in comps
+        ]
 
     def components_touched(self, paths: tuple[str, ...] | list[str]) -> list[str]:
         """Components whose series directory (or, for linux, ``kconfigs/``) a path lies in."""
         found: set[str] = set()
-        roots = {name: c.series_dir.relative_to(self.cfg.root).as_posix()
-                 for name, c in self.cfg.components.items() if c.series_dir.is_relative_to(self.cfg.root)}
+        roots = {
+            name: c.series_dir.relative_to(self.cfg.root).as_posix()
+            for name, c in self.cfg.components.items()
+            if c.series_dir.is_relative_to(self.cfg.root)
+        }
         for p in paths:
             safe = safe_repo_path(p)
             if safe is None:
@@ -218,8 +266,10 @@ class BotWorker:
 
     def component_for_tag(self, tag: str) -> str:
         """The component whose tag prefix matches ``tag`` best (``glibc-2.36`` → glibc)."""
-        best = max(self.cfg.components.values(),
-                   key=lambda c: len(c.tag_prefix) if tag.startswith(c.tag_prefix) else -1)
+        best = max(
+            self.cfg.components.values(),
+            key=lambda c: len(c.tag_prefix) if tag.startswith(c.tag_prefix) else -1,
+        )
         return best.name
 
     def series_line(self, job: Job) -> str:
@@ -254,7 +304,9 @@ class BotWorker:
         lock = f"series:{job.component}:{self.series_line(job)}"
         lease = self.settings.lease
         if not self.ledger.acquire(lock, self.owner, lease):
-            log.info("job %s: %s busy, retrying in %.0fs", key, lock, self.settings.lock_retry_delay)
+            log.info(
+                "job %s: %s busy, retrying in %.0fs", key, lock, self.settings.lock_retry_delay
+            )
             self.ledger.touch_queued(key)  # still waiting, not lost: the reaper leaves it be
             self.queue.enqueue_job_key(key, delay=self.settings.lock_retry_delay)
             return
@@ -286,8 +338,14 @@ class BotWorker:
                 self.ledger.set_meta(job.key, check_run_id=cid)
             except Exception as exc:  # noqa: BLE001 - the job runs and reports anyway
                 log.warning("job %s: could not mark it in progress: %s", job.key, exc)
-        log.info("job %s: %s %s (tag %s) attempt %d", job.key, job.kind, job.component, job.tag,
-                 rec.attempts)
+        log.info(
+            "job %s: %s %s (tag %s) attempt %d",
+            job.key,
+            job.kind,
+            job.component,
+            job.tag,
+            rec.attempts,
+        )
         try:
             outcome = self.executor(job, self.cfg)
         except UserError as exc:
@@ -300,14 +358,17 @@ class BotWorker:
                 return
             msg = str(exc) if isinstance(exc, PatchbotError) else f"{type(exc).__name__}: {exc}"
             outcome = error_outcome(job, msg)
-        self._report(outcome, JobRecord.from_raw({**_raw(rec), "meta": {**rec.meta,
-                                                                        "check_run_id": cid}}))
+        self._report(
+            outcome, JobRecord.from_raw({**_raw(rec), "meta": {**rec.meta, "check_run_id": cid}})
+        )
         self.ledger.finish(job.key, self.owner, JobState.DONE)
 
     def _report(self, outcome: JobOutcome, rec: JobRecord) -> None:
         job = outcome.job
         # A log tail or exception text in the report must not carry a secret to GitHub.
-        outcome = replace(outcome, title=redact(outcome.title), summary_md=redact(outcome.summary_md))
+        outcome = replace(
+            outcome, title=redact(outcome.title), summary_md=redact(outcome.summary_md)
+        )
         if self.reporter is None or not job.repo:
             log.info("job %s: %s (%s), not reported", job.key, outcome.conclusion, outcome.title)
             return
@@ -321,8 +382,12 @@ class BotWorker:
         if rec is None:
             return
         n = rec.attempts
-        self._report(error_outcome(rec.job, f"the worker died {n} times while running this job;"
-                                   " it was not tried again"), rec)
+        self._report(
+            error_outcome(
+                rec.job, f"the worker died {n} times while running this job; it was not tried again"
+            ),
+            rec,
+        )
 
     @property
     def stale_queued_after(self) -> float:
@@ -336,5 +401,11 @@ class BotWorker:
 
 
 def _raw(rec: JobRecord) -> dict[str, object]:
-    return {"job": rec.job.to_dict(), "state": rec.state, "attempts": rec.attempts,
-            "owner": rec.owner, "lease_until": rec.lease_until, "meta": rec.meta}
+    return {
+        "job": rec.job.to_dict(),
+        "state": rec.state,
+        "attempts": rec.attempts,
+        "owner": rec.owner,
+        "lease_until": rec.lease_until,
+        "meta": rec.meta,
+    }

@@ -99,7 +99,7 @@ def _bind(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
 def retry_wait(exc: Exception, attempt: int) -> float | None:
     """Seconds to wait before retrying after ``exc``; None when retrying cannot help."""
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        return min(2.0 ** attempt, 30.0)
+        return min(2.0**attempt, 30.0)
     if not isinstance(exc, GithubException):
         return None
     headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
@@ -114,23 +114,31 @@ def retry_wait(exc: Exception, attempt: int) -> float | None:
                 return max(0.0, float(headers["x-ratelimit-reset"]) - time.time()) + 1.0
             except ValueError:
                 return 60.0
-        return min(2.0 ** attempt, 30.0) if exc.status == 429 else None  # plain 403: forbidden
+        return min(2.0**attempt, 30.0) if exc.status == 429 else None  # plain 403: forbidden
     if exc.status >= 500:
-        return min(2.0 ** attempt, 30.0)
+        return min(2.0**attempt, 30.0)
     return None
 
 
 class GitHubClient:
     """The bot's GitHub side: lookups for the worker, and publishing a `JobOutcome`."""
 
-    def __init__(self, creds: Credentials, *, attempts: int = 5, max_wait: float = 300.0,
-                 timeout: int = 20, sleep: Callable[[float], None] = time.sleep,
-                 pace: bool = True) -> None:
+    def __init__(
+        self,
+        creds: Credentials,
+        *,
+        attempts: int = 5,
+        max_wait: float = 300.0,
+        timeout: int = 20,
+        sleep: Callable[[float], None] = time.sleep,
+        pace: bool = True,
+    ) -> None:
         """``pace=False`` drops PyGithub's spacing of requests (GitHub asks for ~1 s between
         writes to avoid secondary rate limits; a local fake server does not need it)."""
         self.creds = creds
-        self._pacing: dict[str, Any] = {} if pace else {
-            "seconds_between_requests": None, "seconds_between_writes": None}
+        self._pacing: dict[str, Any] = (
+            {} if pace else {"seconds_between_requests": None, "seconds_between_writes": None}
+        )
         self.attempts = attempts
         self.max_wait = max_wait
         self.timeout = timeout
@@ -153,30 +161,49 @@ class GitHubClient:
                     raise ReportError(f"GitHub: {what} failed ({status})") from exc
                 if wait > self.max_wait:
                     raise ReportError(
-                        f"GitHub: {what} rate limited for {wait:.0f}s (more than {self.max_wait:.0f}s)"
+                        f"GitHub: {what} rate limited for {wait:.0f}s"
+                        f" (more than {self.max_wait:.0f}s)"
                     ) from exc
-                log.warning("GitHub: %s failed (%s), retry %d/%d in %.1fs", what, status, attempt,
-                            self.attempts - 1, wait)
+                log.warning(
+                    "GitHub: %s failed (%s), retry %d/%d in %.1fs",
+                    what,
+                    status,
+                    attempt,
+                    self.attempts - 1,
+                    wait,
+                )
                 self._sleep(wait)
         raise AssertionError("unreachable")
 
     def _gh(self, repo: str) -> Github:
         if not self.creds.is_app:
             if self._token_gh is None:
-                self._token_gh = Github(auth=Auth.Token(self.creds.token or ""),
-                                        base_url=self.creds.api_url, timeout=self.timeout,
-                                        retry=None, per_page=100, lazy=True, **self._pacing)
+                self._token_gh = Github(
+                    auth=Auth.Token(self.creds.token or ""),
+                    base_url=self.creds.api_url,
+                    timeout=self.timeout,
+                    retry=None,
+                    per_page=100,
+                    lazy=True,
+                    **self._pacing,
+                )
             return self._token_gh
         if repo not in self._installations:
             if self._integration is None:
                 auth = Auth.AppAuth(self.creds.app_id or 0, self.creds.private_key or "")
-                self._integration = GithubIntegration(auth=auth, base_url=self.creds.api_url,
-                                                      timeout=self.timeout, retry=None,
-                                                      **self._pacing)
+                self._integration = GithubIntegration(
+                    auth=auth,
+                    base_url=self.creds.api_url,
+                    timeout=self.timeout,
+                    retry=None,
+                    **self._pacing,
+                )
             owner, name = repo.split("/", 1)
             integ = self._integration
-            inst = self._call(f"find the App installation for {repo}",
-                              lambda: integ.get_repo_installation(owner, name))
+            inst = self._call(
+                f"find the App installation for {repo}",
+                lambda: integ.get_repo_installation(owner, name),
+            )
             self._installations[repo] = integ.get_github_for_installation(inst.id).withLazy(True)
         return self._installations[repo]
 
@@ -222,23 +249,29 @@ class GitHubClient:
     def pr_files(self, repo: str, pr: int) -> list[str]:
         """Paths the pull request changes (GitHub lists at most 3000)."""
         r = self._repo(repo)
-        return self._call(f"list files of {repo}#{pr}",
-                          lambda: [f.filename for f in r.get_pull(pr).get_files()])
+        return self._call(
+            f"list files of {repo}#{pr}", lambda: [f.filename for f in r.get_pull(pr).get_files()]
+        )
 
     def reply(self, repo: str, pr: int, body: str) -> None:
         r = self._repo(repo)
         self._call(f"reply on {repo}#{pr}", lambda: r.get_issue(pr).create_comment(body))
 
     # -- publishing -----------------------------------------------------------
-    def start_check(self, job: Job, check_run_id: int | None, *, queued: bool = False) -> int | None:
+    def start_check(
+        self, job: Job, check_run_id: int | None, *, queued: bool = False
+    ) -> int | None:
         """Create (or move) the job's check run to queued/in_progress. None without App auth."""
         if not self.creds.is_app or not job.repo or not job.head_sha:
             return None
         r = self._repo(job.repo)
         status = "queued" if queued else "in_progress"
-        output: dict[str, Any] = {"title": status.replace("_", " "),
-                                  "summary": f"patchbot {job.kind} is {status}"}
+        output: dict[str, Any] = {
+            "title": status.replace("_", " "),
+            "summary": f"patchbot {job.kind} is {status}",
+        }
         if check_run_id is not None:
+
             def move() -> int:
                 run = r.get_check_run(check_run_id)
                 run.edit(status=status, output=output)
@@ -246,13 +279,22 @@ class GitHubClient:
 
             return self._call(f"mark check run {check_run_id} {status}", move)
         sha = job.head_sha
-        run = self._call(f"create check run on {sha[:12]}", lambda: r.create_check_run(
-            name=check_name(job), head_sha=sha, status=status, external_id=job.key,
-            started_at=datetime.now(UTC), output=output))
+        run = self._call(
+            f"create check run on {sha[:12]}",
+            lambda: r.create_check_run(
+                name=check_name(job),
+                head_sha=sha,
+                status=status,
+                external_id=job.key,
+                started_at=datetime.now(UTC),
+                output=output,
+            ),
+        )
         return int(run.id)
 
-    def publish(self, outcome: JobOutcome, check_run_id: int | None,
-                logs_hint: str | None = None) -> list[str]:
+    def publish(
+        self, outcome: JobOutcome, check_run_id: int | None, logs_hint: str | None = None
+    ) -> list[str]:
         """Report ``outcome``: check run or statuses, then the sticky comment. Returns failures."""
         job = outcome.job
         failures: list[str] = []
@@ -260,12 +302,20 @@ class GitHubClient:
             return failures
         steps: list[tuple[str, Callable[[], None]]] = []
         if job.head_sha and self.creds.is_app:
-            steps.append(("check run", lambda: self._complete_check(outcome, check_run_id, logs_hint)))
+            steps.append(
+                ("check run", lambda: self._complete_check(outcome, check_run_id, logs_hint))
+            )
         elif job.head_sha:
             steps.append(("commit statuses", lambda: self._statuses(outcome, logs_hint)))
         if job.pr:
-            steps.append(("sticky comment", lambda: self.upsert_comment(
-                job.repo or "", job.pr or 0, comment_body(outcome, logs_hint))))
+            steps.append(
+                (
+                    "sticky comment",
+                    lambda: self.upsert_comment(
+                        job.repo or "", job.pr or 0, comment_body(outcome, logs_hint)
+                    ),
+                )
+            )
         for name, step in steps:
             try:
                 step()
@@ -278,27 +328,45 @@ class GitHubClient:
                 failures.append(name)
         return failures
 
-    def _complete_check(self, outcome: JobOutcome, check_run_id: int | None,
-                        logs_hint: str | None) -> None:
+    def _complete_check(
+        self, outcome: JobOutcome, check_run_id: int | None, logs_hint: str | None
+    ) -> None:
         job = outcome.job
         r = self._repo(job.repo or "")
         plan = check_run_plan(outcome, logs_hint)
         done = datetime.now(UTC)
         if check_run_id is None:
-            run = self._call("create completed check run", lambda: r.create_check_run(
-                name=plan.name, head_sha=job.head_sha or "", external_id=job.key,
-                conclusion=plan.conclusion, completed_at=done, output=plan.output))
+            run = self._call(
+                "create completed check run",
+                lambda: r.create_check_run(
+                    name=plan.name,
+                    head_sha=job.head_sha or "",
+                    external_id=job.key,
+                    conclusion=plan.conclusion,
+                    completed_at=done,
+                    output=plan.output,
+                ),
+            )
             check_run_id = int(run.id)
         else:
             cid = check_run_id
-            self._call(f"complete check run {cid}", lambda: r.get_check_run(cid).edit(
-                conclusion=plan.conclusion, completed_at=done, output=plan.output))
+            self._call(
+                f"complete check run {cid}",
+                lambda: r.get_check_run(cid).edit(
+                    conclusion=plan.conclusion, completed_at=done, output=plan.output
+                ),
+            )
         for i, batch in enumerate(plan.more_annotations, start=2):
             cid = check_run_id
-            out = {"title": plan.output["title"], "summary": plan.output["summary"],
-                   "annotations": list(batch)}
-            self._call(f"annotations batch {i} on check run {cid}", _bind(
-                lambda c, o: r.get_check_run(c).edit(output=o), cid, out))
+            out = {
+                "title": plan.output["title"],
+                "summary": plan.output["summary"],
+                "annotations": list(batch),
+            }
+            self._call(
+                f"annotations batch {i} on check run {cid}",
+                _bind(lambda c, o: r.get_check_run(c).edit(output=o), cid, out),
+            )
 
     def _statuses(self, outcome: JobOutcome, logs_hint: str | None) -> None:
         job = outcome.job
@@ -309,17 +377,23 @@ class GitHubClient:
             from ukl_patchbot.jobs import StatusLine
 
             state = {"success": "success", "failure": "failure", "neutral": "success"}.get(
-                str(outcome.conclusion), "error")
+                str(outcome.conclusion), "error"
+            )
             lines = (StatusLine(f"patchbot/{job.component}", state, outcome.title),)
         commit = self._call(f"read commit {sha[:12]}", lambda: r.get_commit(sha))
         target = logs_hint if logs_hint and logs_hint.startswith(("http://", "https://")) else None
         for line in lines:
-            kwargs: dict[str, Any] = {"state": line.state, "description": status_description(line),
-                                      "context": line.context}
+            kwargs: dict[str, Any] = {
+                "state": line.state,
+                "description": status_description(line),
+                "context": line.context,
+            }
             if target:
                 kwargs["target_url"] = target
-            self._call(f"status {line.context} on {sha[:12]}",
-                       _bind(lambda kw: commit.create_status(**kw), kwargs))
+            self._call(
+                f"status {line.context} on {sha[:12]}",
+                _bind(lambda kw: commit.create_status(**kw), kwargs),
+            )
 
     def upsert_comment(self, repo: str, pr: int, body: str) -> None:
         """Edit our marked comment on ``pr`` in place, or create it once."""

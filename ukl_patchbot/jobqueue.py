@@ -81,8 +81,9 @@ def make_huey(url: str) -> Huey:
     if file:
         path = Path(file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return Huey(QUEUE_NAME, storage_class=_SqliteStorage, filename=str(path), results=False,
-                    timeout=30)
+        return Huey(
+            QUEUE_NAME, storage_class=_SqliteStorage, filename=str(path), results=False, timeout=30
+        )
     return RedisHuey(QUEUE_NAME, url=url, results=False)
 
 
@@ -133,8 +134,10 @@ class JobQueue:
             return Submitted.DUPLICATE
         dedup = trigger.dedup_key
         if dedup and not self.ledger.claim(f"trigger:{dedup}"):
-            log.info("delivery %s: same repo/PR/sha/command as an earlier delivery, dropped",
-                     trigger.delivery_id)
+            log.info(
+                "delivery %s: same repo/PR/sha/command as an earlier delivery, dropped",
+                trigger.delivery_id,
+            )
             return Submitted.DUPLICATE
         try:
             self.ledger.park_trigger(trigger.delivery_id, trigger.to_dict())
@@ -151,8 +154,13 @@ class JobQueue:
     def submit_job(self, job: Job, *, again: bool = False, delay: float = 0) -> bool:
         """Record and queue ``job``; False if a job with the same key already exists."""
         if not self.ledger.register(job, again=again):
-            log.info("job %s (%s %s PR %s): already known, not queued again",
-                     job.key, job.kind, job.repo, job.pr)
+            log.info(
+                "job %s (%s %s PR %s): already known, not queued again",
+                job.key,
+                job.kind,
+                job.repo,
+                job.pr,
+            )
             return False
         self.enqueue_job_key(job.key, delay=delay)
         return True
@@ -184,8 +192,12 @@ class JobQueue:
             for ns in ("trg", "job"):
                 for key in self.ledger.keys_in_state(JobState.QUEUED, ns):
                     if self.ledger.touch_queued(key, ns, older_than=older_than):
-                        log.warning("%s %s: queued but untouched for %.0fs; sent again", ns, key,
-                                    stale_queued_after)
+                        log.warning(
+                            "%s %s: queued but untouched for %.0fs; sent again",
+                            ns,
+                            key,
+                            stale_queued_after,
+                        )
                         counts["resent"] += 1
                         if ns == "job":
                             self.enqueue_job_key(key)
@@ -210,7 +222,7 @@ class JobQueue:
         return counts
 
     def drain(self, *, max_tasks: int = 1000, timeout: float = 60.0) -> int:
-        """Run queued and due scheduled tasks in this thread until none is left (tests, one-shot)."""
+        """Run queued and due scheduled tasks in this thread until none is left (tests)."""
         done = 0
         deadline = time.monotonic() + timeout
         while done < max_tasks and time.monotonic() < deadline:

@@ -54,7 +54,9 @@ class SqliteKV:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
@@ -104,9 +106,13 @@ class SqliteKV:
             return new
 
     def keys(self, prefix: str) -> Iterator[str]:
-        rows = self._db().execute(
-            "SELECT key FROM patchbot_kv WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                "SELECT key FROM patchbot_kv WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            )
+            .fetchall()
+        )
         return iter([r[0] for r in rows])
 
 
@@ -198,16 +204,25 @@ class Ledger:
     # -- jobs -----------------------------------------------------------
     def park_trigger(self, delivery_id: str, data: dict[str, Any]) -> None:
         """Record a trigger so that it survives a worker dying while resolving it."""
-        self.kv.update(f"trg:{delivery_id}", lambda _raw: {
-            "trigger": data, "state": JobState.QUEUED, "attempts": 0, "owner": None,
-            "lease_until": 0, "meta": {}, "updated": time.time()})
+        self.kv.update(
+            f"trg:{delivery_id}",
+            lambda _raw: {
+                "trigger": data,
+                "state": JobState.QUEUED,
+                "attempts": 0,
+                "owner": None,
+                "lease_until": 0,
+                "meta": {},
+                "updated": time.time(),
+            },
+        )
 
     def trigger_data(self, delivery_id: str) -> dict[str, Any] | None:
         raw = self.kv.get(f"trg:{delivery_id}")
         return raw["trigger"] if raw else None
 
     def register(self, job: Job, *, again: bool = False) -> bool:
-        """Record ``job`` as queued. False if a job with its key exists (unless ``again`` and finished)."""
+        """Record ``job`` as queued; False if its key exists (unless ``again`` and finished)."""
         created = False
 
         def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -216,8 +231,15 @@ class Ledger:
                 return None
             created = True
             meta = raw.get("meta", {}) if raw else {}
-            return {"job": job.to_dict(), "state": JobState.QUEUED, "attempts": 0, "owner": None,
-                    "lease_until": 0, "meta": meta, "updated": time.time()}
+            return {
+                "job": job.to_dict(),
+                "state": JobState.QUEUED,
+                "attempts": 0,
+                "owner": None,
+                "lease_until": 0,
+                "meta": meta,
+                "updated": time.time(),
+            }
 
         self.kv.update(f"job:{job.key}", fn)
         if created and job.repo and job.pr:
@@ -237,29 +259,52 @@ class Ledger:
         return self.get(ref["key"]) if ref else None
 
     def start(self, key: str, owner: str, lease: float, ns: str = "job") -> dict[str, Any] | None:
-        """Move a queued job to running for ``owner``; None if it is not queued (done, or running)."""
-        return self._transition(f"{ns}:{key}", lambda r: r["state"] == JobState.QUEUED, {
-            "state": JobState.RUNNING, "owner": owner, "lease_until": time.time() + lease,
-        }, bump=True)
+        """Move a queued job to running for ``owner``; None if it is not queued."""
+        return self._transition(
+            f"{ns}:{key}",
+            lambda r: r["state"] == JobState.QUEUED,
+            {
+                "state": JobState.RUNNING,
+                "owner": owner,
+                "lease_until": time.time() + lease,
+            },
+            bump=True,
+        )
 
     def heartbeat(self, key: str, owner: str, lease: float, ns: str = "job") -> bool:
-        return self._transition(f"{ns}:{key}", lambda r: r["state"] == JobState.RUNNING and r["owner"] == owner,
-                                {"lease_until": time.time() + lease}) is not None
+        return (
+            self._transition(
+                f"{ns}:{key}",
+                lambda r: r["state"] == JobState.RUNNING and r["owner"] == owner,
+                {"lease_until": time.time() + lease},
+            )
+            is not None
+        )
 
     def finish(self, key: str, owner: str | None, state: JobState, ns: str = "job") -> bool:
         """Mark done or failed; only the owner may (None: anyone, used by the reaper)."""
-        return self._transition(
-            f"{ns}:{key}", lambda r: r["state"] == JobState.RUNNING and (owner is None or r["owner"] == owner),
-            {"state": state, "owner": None, "lease_until": 0}) is not None
+        return (
+            self._transition(
+                f"{ns}:{key}",
+                lambda r: r["state"] == JobState.RUNNING and (owner is None or r["owner"] == owner),
+                {"state": state, "owner": None, "lease_until": 0},
+            )
+            is not None
+        )
 
     def requeue(self, key: str, owner: str, ns: str = "job") -> bool:
         """Give a running job back to the queue (e.g. an infrastructure error worth a retry)."""
-        return self._transition(f"{ns}:{key}",
-                                lambda r: r["state"] == JobState.RUNNING and r["owner"] == owner,
-                                {"state": JobState.QUEUED, "owner": None, "lease_until": 0}) is not None
+        return (
+            self._transition(
+                f"{ns}:{key}",
+                lambda r: r["state"] == JobState.RUNNING and r["owner"] == owner,
+                {"state": JobState.QUEUED, "owner": None, "lease_until": 0},
+            )
+            is not None
+        )
 
     def reclaim_stale(self, key: str, max_attempts: int, ns: str = "job") -> JobState | None:
-        """If ``key`` is running on an expired lease: queued again, or failed when out of attempts."""
+        """If ``key`` runs on an expired lease: queued again, or failed when out of attempts."""
         result: list[JobState] = []
         now = time.time()
 
@@ -268,8 +313,14 @@ class Ledger:
                 return None
             state = JobState.FAILED if raw["attempts"] >= max_attempts else JobState.QUEUED
             result.append(state)
-            return {**raw, "state": state, "owner": None, "lease_until": 0, "updated": now,
-                    "meta": {**raw.get("meta", {}), "crashed_owner": raw["owner"]}}
+            return {
+                **raw,
+                "state": state,
+                "owner": None,
+                "lease_until": 0,
+                "updated": now,
+                "meta": {**raw.get("meta", {}), "crashed_owner": raw["owner"]},
+            }
 
         self.kv.update(f"{ns}:{key}", fn)
         return result[0] if result else None
@@ -287,11 +338,17 @@ class Ledger:
 
     def touch_queued(self, key: str, ns: str = "job", older_than: float | None = None) -> bool:
         """Mark a queued record as seen now; with ``older_than``, only if it was not seen since."""
-        return self._transition(
-            f"{ns}:{key}",
-            lambda r: r["state"] == JobState.QUEUED and (
-                older_than is None or float(r.get("updated", 0)) < older_than),
-            {}) is not None
+        return (
+            self._transition(
+                f"{ns}:{key}",
+                lambda r: (
+                    r["state"] == JobState.QUEUED
+                    and (older_than is None or float(r.get("updated", 0)) < older_than)
+                ),
+                {},
+            )
+            is not None
+        )
 
     def set_meta(self, key: str, **values: Any) -> None:
         def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -301,8 +358,13 @@ class Ledger:
 
         self.kv.update(f"job:{key}", fn)
 
-    def _transition(self, rkey: str, ok: Callable[[dict[str, Any]], bool], changes: dict[str, Any],
-                    bump: bool = False) -> dict[str, Any] | None:
+    def _transition(
+        self,
+        rkey: str,
+        ok: Callable[[dict[str, Any]], bool],
+        changes: dict[str, Any],
+        bump: bool = False,
+    ) -> dict[str, Any] | None:
         def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
             if raw is None or not ok(raw):
                 return None
@@ -342,7 +404,7 @@ def sqlite_path(queue_url: str) -> str | None:
     """The file of an ``sqlite:////abs/path`` URL (four slashes: scheme, then an absolute path)."""
     if not queue_url.startswith("sqlite:///"):
         return None
-    path = queue_url[len("sqlite:///"):]
+    path = queue_url[len("sqlite:///") :]
     return path if path.startswith("/") else None
 
 

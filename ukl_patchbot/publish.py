@@ -22,7 +22,9 @@ MAX_STATUS_DESCRIPTION = 140
 ANNOTATION_LEVELS = frozenset({"notice", "warning", "failure"})
 
 _ICON = {
-    Conclusion.SUCCESS: "✅", Conclusion.FAILURE: "❌", Conclusion.NEUTRAL: "➖",
+    Conclusion.SUCCESS: "✅",
+    Conclusion.FAILURE: "❌",
+    Conclusion.NEUTRAL: "➖",
     Conclusion.ERROR: "⚠️",
 }
 
@@ -63,7 +65,9 @@ def clean_annotations(annotations: tuple[Annotation, ...]) -> list[dict[str, Any
         if path is None or a.start_line < 1 or a.end_line < a.start_line:
             continue
         item: dict[str, Any] = {
-            "path": path, "start_line": a.start_line, "end_line": a.end_line,
+            "path": path,
+            "start_line": a.start_line,
+            "end_line": a.end_line,
             "annotation_level": a.level if a.level in ANNOTATION_LEVELS else "warning",
             "message": a.message[:64_000] or "(no message)",
         }
@@ -90,14 +94,18 @@ def check_name(job: Job) -> str:
 def check_run_plan(outcome: JobOutcome, logs_hint: str | None) -> CheckRunPlan:
     """Split an outcome into the completing update and further ≤50-annotation updates."""
     anns = clean_annotations(outcome.annotations)
-    batches = [tuple(anns[i:i + MAX_ANNOTATIONS_PER_REQUEST])
-               for i in range(0, len(anns), MAX_ANNOTATIONS_PER_REQUEST)]
+    batches = [
+        tuple(anns[i : i + MAX_ANNOTATIONS_PER_REQUEST])
+        for i in range(0, len(anns), MAX_ANNOTATIONS_PER_REQUEST)
+    ]
     summary = truncate(outcome.summary_md or outcome.title, MAX_SUMMARY, logs_hint)
     output: dict[str, Any] = {"title": outcome.title[:255] or "patchbot", "summary": summary}
     if batches:
         output["annotations"] = list(batches[0])
     return CheckRunPlan(
-        name=check_name(outcome.job), conclusion=str(outcome.conclusion), output=output,
+        name=check_name(outcome.job),
+        conclusion=str(outcome.conclusion),
+        output=output,
         more_annotations=tuple(batches[1:]),
     )
 
@@ -114,7 +122,8 @@ def comment_body(outcome: JobOutcome, logs_hint: str | None) -> str:
         MARKER,
         f"### {_ICON.get(outcome.conclusion, '')} patchbot {job.kind}: {outcome.title}",
         "",
-        f"Component `{job.component}`" + (f", tag `{job.tag}`" if job.tag else "")
+        f"Component `{job.component}`"
+        + (f", tag `{job.tag}`" if job.tag else "")
         + (f", head `{job.head_sha[:12]}`" if job.head_sha else ""),
         "",
     ]
@@ -128,14 +137,20 @@ def comment_body(outcome: JobOutcome, logs_hint: str | None) -> str:
     return head + truncate(outcome.summary_md, MAX_COMMENT - len(head) - 1, logs_hint)
 
 
-def error_outcome(job: Job, message: str, *, title: str = "patchbot could not finish") -> JobOutcome:
+def error_outcome(
+    job: Job, message: str, *, title: str = "patchbot could not finish"
+) -> JobOutcome:
     """The outcome published when the bot itself failed (not the series)."""
-    summary = (f"{message}\n\nThis is a problem of the bot or its machine, not of the patch series."
-               " A maintainer can comment `/patchbot retry` to run it again.")
+    summary = (
+        f"{message}\n\nThis is a problem of the bot or its machine, not of the patch series."
+        " A maintainer can comment `/patchbot retry` to run it again."
+    )
     return JobOutcome(job=job, conclusion=Conclusion.ERROR, title=title, summary_md=summary)
 
 
 def denied_reply(user: str, command: str) -> str:
-    return (f"@{user} thanks for the suggestion! `/patchbot {command}` can only be run by people"
-            " with write access to this repository, so I did not start it. A maintainer can"
-            " run it for you.")
+    return (
+        f"@{user} thanks for the suggestion! `/patchbot {command}` can only be run by people"
+        " with write access to this repository, so I did not start it. A maintainer can"
+        " run it for you."
+    )

@@ -95,8 +95,9 @@ def parse_command(body: str) -> tuple[Command, str | None] | None:
     return Command.RETRY, None
 
 
-def route(event: str, delivery_id: str, payload: dict[str, Any], *,
-          bot_login: str | None = None) -> Trigger | Ignored | Pong:
+def route(
+    event: str, delivery_id: str, payload: dict[str, Any], *, bot_login: str | None = None
+) -> Trigger | Ignored | Pong:
     """Decide what one webhook delivery asks for."""
     if event == "ping":
         return Pong(str(payload.get("zen", "")))
@@ -114,8 +115,9 @@ def route(event: str, delivery_id: str, payload: dict[str, Any], *,
     return Ignored(f"event {event!r} is not handled")
 
 
-def _route_pull_request(delivery_id: str, repo: str, inst: int | None,
-                        payload: dict[str, Any]) -> Trigger | Ignored:
+def _route_pull_request(
+    delivery_id: str, repo: str, inst: int | None, payload: dict[str, Any]
+) -> Trigger | Ignored:
     action = payload.get("action")
     if action not in PR_ACTIONS:
         return Ignored(f"pull_request action {action!r} needs no check")
@@ -123,13 +125,21 @@ def _route_pull_request(delivery_id: str, repo: str, inst: int | None,
     sha = _get(payload, "pull_request", "head", "sha")
     if not isinstance(number, int) or not isinstance(sha, str):
         return Ignored("pull_request without number or head sha")
-    return Trigger(delivery_id, "pull_request", repo, Command.CHECK,
-                   actor=str(_get(payload, "sender", "login") or ""), pr=number, head_sha=sha,
-                   installation_id=inst)
+    return Trigger(
+        delivery_id,
+        "pull_request",
+        repo,
+        Command.CHECK,
+        actor=str(_get(payload, "sender", "login") or ""),
+        pr=number,
+        head_sha=sha,
+        installation_id=inst,
+    )
 
 
-def _route_comment(delivery_id: str, repo: str, inst: int | None, payload: dict[str, Any],
-                   bot_login: str | None) -> Trigger | Ignored:
+def _route_comment(
+    delivery_id: str, repo: str, inst: int | None, payload: dict[str, Any], bot_login: str | None
+) -> Trigger | Ignored:
     if payload.get("action") != "created":
         return Ignored(f"issue_comment action {payload.get('action')!r} does not trigger")
     if not _get(payload, "issue", "pull_request"):
@@ -151,12 +161,22 @@ def _route_comment(delivery_id: str, repo: str, inst: int | None, payload: dict[
     association = str(_get(payload, "comment", "author_association") or "NONE")
     if association not in MEMBER_ASSOCIATIONS:
         command = Command.DENY
-    return Trigger(delivery_id, "issue_comment", repo, command, actor=login, pr=number, tag=tag,
-                   installation_id=inst, comment=written)
+    return Trigger(
+        delivery_id,
+        "issue_comment",
+        repo,
+        command,
+        actor=login,
+        pr=number,
+        tag=tag,
+        installation_id=inst,
+        comment=written,
+    )
 
 
-def _route_push(delivery_id: str, repo: str, inst: int | None,
-                payload: dict[str, Any]) -> Trigger | Ignored:
+def _route_push(
+    delivery_id: str, repo: str, inst: int | None, payload: dict[str, Any]
+) -> Trigger | Ignored:
     default = _get(payload, "repository", "default_branch")
     ref = payload.get("ref")
     if not default or ref != f"refs/heads/{default}":
@@ -172,9 +192,16 @@ def _route_push(delivery_id: str, repo: str, inst: int | None,
             for k in ("added", "modified", "removed"):
                 listed_paths = c.get(k) if isinstance(c, dict) else None
                 paths.update(p for p in listed_paths or () if isinstance(p, str))
-    return Trigger(delivery_id, "push", repo, Command.CHECK,
-                   actor=str(_get(payload, "sender", "login") or ""), head_sha=after,
-                   installation_id=inst, changed_paths=tuple(sorted(paths)) if listed else None)
+    return Trigger(
+        delivery_id,
+        "push",
+        repo,
+        Command.CHECK,
+        actor=str(_get(payload, "sender", "login") or ""),
+        head_sha=after,
+        installation_id=inst,
+        changed_paths=tuple(sorted(paths)) if listed else None,
+    )
 
 
 def _get(d: Any, *keys: str) -> Any:

@@ -30,7 +30,7 @@ _known_lock = threading.Lock()
 
 
 def read_secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The value of secret ``name`` from ``$name`` or the file ``$name_FILE``; None if neither is set."""
+    """Secret ``name`` from ``$name`` or the file ``$name_FILE``; None if neither is set."""
     env = os.environ if env is None else env
     value = env.get(name)
     if not value:

@@ -53,15 +53,18 @@ class WebhookSettings:
         if not secret:
             raise UserError(
                 "no webhook secret: refusing to accept unauthenticated webhooks",
-                hint="set PATCHBOT_WEBHOOK_SECRET, or PATCHBOT_WEBHOOK_SECRET_FILE to a file holding"
-                " it, to the secret configured in the GitHub App or repository webhook",
+                hint="set PATCHBOT_WEBHOOK_SECRET (or PATCHBOT_WEBHOOK_SECRET_FILE naming a file"
+                " that holds it) to the secret configured in the GitHub App or repository webhook",
             )
         try:
             max_body = int(env.get("PATCHBOT_WEBHOOK_MAX_BYTES") or DEFAULT_MAX_BODY)
         except ValueError:
             raise UserError("PATCHBOT_WEBHOOK_MAX_BYTES must be a number of bytes") from None
-        return cls(secret=secret.encode(), max_body=max_body,
-                   bot_login=env.get("PATCHBOT_BOT_LOGIN") or None)
+        return cls(
+            secret=secret.encode(),
+            max_body=max_body,
+            bot_login=env.get("PATCHBOT_BOT_LOGIN") or None,
+        )
 
 
 def signature_for(secret: bytes, body: bytes) -> str:
@@ -101,7 +104,7 @@ def _parse_body(req: Request, body: bytes) -> dict[str, Any] | None:
 
 
 def create_app(settings: WebhookSettings, submit: Submit) -> Flask:
-    """The Flask application. ``submit`` records a trigger durably (see `JobQueue.submit_trigger`)."""
+    """The Flask app. ``submit`` records a trigger durably (`JobQueue.submit_trigger`)."""
     app = Flask("ukl_patchbot.webhook")
     # Werkzeug refuses to read a body over this size, whatever the Content-Length says.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
@@ -115,13 +118,18 @@ def create_app(settings: WebhookSettings, submit: Submit) -> Flask:
         delivery = request.headers.get("X-GitHub-Delivery", "")
         event = request.headers.get("X-GitHub-Event", "")
         if request.content_length is not None and request.content_length > settings.max_body:
-            log.warning("delivery %.64s: body of %d bytes refused (limit %d)", delivery,
-                        request.content_length, settings.max_body)
+            log.warning(
+                "delivery %.64s: body of %d bytes refused (limit %d)",
+                delivery,
+                request.content_length,
+                settings.max_body,
+            )
             return _problem(413, f"body larger than {settings.max_body} bytes")
         body = request.get_data(cache=False)  # raises 413 itself on an over-long chunked body
         if not signature_ok(settings.secret, body, request.headers.get("X-Hub-Signature-256")):
-            log.warning("delivery %.64s: missing or bad signature from %s", delivery,
-                        request.remote_addr)
+            log.warning(
+                "delivery %.64s: missing or bad signature from %s", delivery, request.remote_addr
+            )
             return _problem(401, "missing or invalid X-Hub-Signature-256")
         if not _DELIVERY.match(delivery) or not _EVENT.match(event):
             return _problem(400, "missing or malformed X-GitHub-Delivery / X-GitHub-Event")
@@ -141,8 +149,15 @@ def create_app(settings: WebhookSettings, submit: Submit) -> Flask:
             # 503 makes GitHub record a failed delivery that can be redelivered.
             log.error("delivery %s: %s", delivery, exc)
             return _problem(503, "queue unavailable; redeliver later")
-        log.info("delivery %s: %s %s %s PR %s: %s", delivery, event, decision.command,
-                 decision.repo, decision.pr, result)
+        log.info(
+            "delivery %s: %s %s %s PR %s: %s",
+            delivery,
+            event,
+            decision.command,
+            decision.repo,
+            decision.pr,
+            result,
+        )
         if result == "duplicate":
             return jsonify({"status": "duplicate"})
         resp = jsonify({"status": "queued"})
@@ -156,17 +171,28 @@ def create_app(settings: WebhookSettings, submit: Submit) -> Flask:
     return app
 
 
-def serve(app: Flask, host: str, port: int, *, threads: int = 4, max_body: int = DEFAULT_MAX_BODY,
-          ready: Callable[[str, int], None] | None = None) -> None:
+def serve(
+    app: Flask,
+    host: str,
+    port: int,
+    *,
+    threads: int = 4,
+    max_body: int = DEFAULT_MAX_BODY,
+    ready: Callable[[str, int], None] | None = None,
+) -> None:
     """Run ``app`` under waitress until interrupted."""
     from waitress.server import create_server
 
     server = create_server(
-        app, host=host, port=port, threads=threads,
+        app,
+        host=host,
+        port=port,
+        threads=threads,
         # waitress buffers each request fully before the app sees it (slow clients
         # cannot hold a worker thread) and drops bodies over this size itself.
         max_request_body_size=max_body + 1,
-        channel_timeout=30, ident="patchbot",
+        channel_timeout=30,
+        ident="patchbot",
     )
     if ready is not None:
         ready(server.effective_host, server.effective_port)  # type: ignore[union-attr]

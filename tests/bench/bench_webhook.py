@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.octokit_specs import examples
+from tests.octokit_specs import examples  # noqa: E402
 from tests.webhook_client import SECRET, deliver, sign  # noqa: E402
 
 
@@ -57,11 +57,14 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
 
 
-def fire(url: str, deliveries: list[tuple[str, dict[str, Any]]],
-         concurrency: int) -> tuple[list[float], list[int], float]:
+def fire(
+    url: str, deliveries: list[tuple[str, dict[str, Any]]], concurrency: int
+) -> tuple[list[float], list[int], float]:
     # Bodies and signatures are made before the clock starts: the figures are the server's.
-    signed = [(did, body, sign(body)) for did, body in
-              ((d, json.dumps(p).encode()) for d, p in deliveries)]
+    signed = [
+        (did, body, sign(body))
+        for did, body in ((d, json.dumps(p).encode()) for d, p in deliveries)
+    ]
 
     def one(item: tuple[str, bytes, str]) -> tuple[float, int]:
         did, body, sig = item
@@ -77,11 +80,21 @@ def fire(url: str, deliveries: list[tuple[str, dict[str, Any]]],
 
 
 def start_patchbot_serve(tmp: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PATCHBOT_WEBHOOK_SECRET": SECRET, "PATCHBOT_CACHE_DIR": str(tmp),
-           "PATCHBOT_QUEUE_URL": f"sqlite:///{tmp / 'queue.sqlite3'}", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PATCHBOT_WEBHOOK_SECRET": SECRET,
+        "PATCHBOT_CACHE_DIR": str(tmp),
+        "PATCHBOT_QUEUE_URL": f"sqlite:///{tmp / 'queue.sqlite3'}",
+        "PYTHONPATH": str(ROOT),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ukl_patchbot", "serve", "--port", "0"], cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True)
+        [sys.executable, "-m", "ukl_patchbot", "serve", "--port", "0"],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()  # "patchbot serve: listening on http://127.0.0.1:PORT/webhook"
     if "listening on" not in line:
@@ -107,12 +120,18 @@ def start_bare_server() -> tuple[Any, str]:
 
 
 def summarize(name: str, lat: list[float], wall: float) -> dict[str, float]:
-    fig = {"p50_ms": statistics.median(lat) * 1000, "p95_ms": percentile(lat, 95) * 1000,
-           "p99_ms": percentile(lat, 99) * 1000, "max_ms": max(lat) * 1000,
-           "rate_per_s": len(lat) / wall}
-    print(f"{name:>16}: p50 {fig['p50_ms']:6.1f} ms  p95 {fig['p95_ms']:6.1f} ms  "
-          f"p99 {fig['p99_ms']:6.1f} ms  max {fig['max_ms']:6.1f} ms  "
-          f"{fig['rate_per_s']:6.0f} deliveries/s")
+    fig = {
+        "p50_ms": statistics.median(lat) * 1000,
+        "p95_ms": percentile(lat, 95) * 1000,
+        "p99_ms": percentile(lat, 99) * 1000,
+        "max_ms": max(lat) * 1000,
+        "rate_per_s": len(lat) / wall,
+    }
+    print(
+        f"{name:>16}: p50 {fig['p50_ms']:6.1f} ms  p95 {fig['p95_ms']:6.1f} ms  "
+        f"p99 {fig['p99_ms']:6.1f} ms  max {fig['max_ms']:6.1f} ms  "
+        f"{fig['rate_per_s']:6.0f} deliveries/s"
+    )
     return fig
 
 
@@ -139,16 +158,22 @@ def run(n: int = 500, concurrency: int = 20, p99_limit_ms: float = 100.0) -> dic
         queued_tasks = queue.pending()
         parked = sum(1 for _ in queue.ledger.kv.keys("trg:"))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"{n} signed deliveries, concurrency {concurrency}, loopback; "
-          f"{os.cpu_count()} CPUs, load average {load}")
+    print(
+        f"{n} signed deliveries, concurrency {concurrency}, loopback; "
+        f"{os.cpu_count()} CPUs, load average {load}"
+    )
     base = summarize("bare waitress", bare_lat, bare_wall)
     fig = summarize("patchbot serve", lat, wall)
     accepted, dup = statuses.count(202), statuses.count(200)
-    print(f"acknowledged {accepted + dup}/{n} (202 queued {accepted}, 200 duplicate {dup}); "
-          f"queued tasks {queued_tasks}, parked triggers {parked}")
-    print(f"ratio patchbot/bare: p50 x{fig['p50_ms'] / base['p50_ms']:.2f}, "
-          f"p99 x{fig['p99_ms'] / base['p99_ms']:.2f}, "
-          f"throughput x{fig['rate_per_s'] / base['rate_per_s']:.2f}")
+    print(
+        f"acknowledged {accepted + dup}/{n} (202 queued {accepted}, 200 duplicate {dup}); "
+        f"queued tasks {queued_tasks}, parked triggers {parked}"
+    )
+    print(
+        f"ratio patchbot/bare: p50 x{fig['p50_ms'] / base['p50_ms']:.2f}, "
+        f"p99 x{fig['p99_ms'] / base['p99_ms']:.2f}, "
+        f"throughput x{fig['rate_per_s'] / base['rate_per_s']:.2f}"
+    )
     expect_unique = n - 2 * (n // 10)
     assert accepted + dup == n, f"not all acknowledged: {sorted(set(statuses))}"
     assert accepted == expect_unique and dup == n - expect_unique, (accepted, dup)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
-        "serve", help="receive GitHub webhooks and queue jobs",
+        "serve",
+        help="receive GitHub webhooks and queue jobs",
         description="Verify GitHub webhook deliveries, route them and queue jobs for"
         " `patchbot worker`. Needs PATCHBOT_WEBHOOK_SECRET or PATCHBOT_WEBHOOK_SECRET_FILE.",
     )
@@ -52,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings, lambda trigger: str(queue.submit_trigger(trigger)))
 
     def ready(host: str, port: int) -> None:
-        print(f"patchbot serve: listening on http://{host}:{port}/webhook (queue {url.split('://')[0]})",
-              flush=True)
+        print(
+            f"patchbot serve: listening on http://{host}:{port}/webhook (queue {url.split('://')[0]})",
+            flush=True,
+        )
 
     serve(app, args.host, args.port, threads=args.threads, max_body=settings.max_body, ready=ready)
     return 0

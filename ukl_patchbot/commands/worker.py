@@ -10,16 +10,27 @@ import threading
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
-        "worker", help="run jobs queued by `patchbot serve` and report them on GitHub",
+        "worker",
+        help="run jobs queued by `patchbot serve` and report them on GitHub",
         description="Take jobs from the queue (PATCHBOT_QUEUE_URL; default SQLite in the cache"
         " dir), run them, report on GitHub. Several workers may share a Redis queue.",
     )
-    p.add_argument("--threads", type=int, default=1,
-                   help="jobs run at once in this process (default 1; builds are heavy)")
-    p.add_argument("--once", action="store_true",
-                   help="run what is queued now, then exit (instead of waiting for more)")
-    p.add_argument("--executor", metavar="MODULE:FUNCTION",
-                   help="run jobs with this function instead of ukl_patchbot.pipeline.execute_job")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="jobs run at once in this process (default 1; builds are heavy)",
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="run what is queued now, then exit (instead of waiting for more)",
+    )
+    p.add_argument(
+        "--executor",
+        metavar="MODULE:FUNCTION",
+        help="run jobs with this function instead of ukl_patchbot.pipeline.execute_job",
+    )
     p.set_defaults(func=run)
 
 
@@ -42,12 +53,16 @@ def run(args: argparse.Namespace) -> int:
     queue = JobQueue(queue_url_from_env(cache_dir_for(args.config)))
     # PATCHBOT_GITHUB_PACE=0 drops PyGithub's ~1 s spacing of writes (for a local fake GitHub).
     pace = os.environ.get("PATCHBOT_GITHUB_PACE", "1") != "0"
-    worker = BotWorker(queue, cfg, GitHubClient(creds, pace=pace), load_executor(args.executor),
-                       settings)
+    worker = BotWorker(
+        queue, cfg, GitHubClient(creds, pace=pace), load_executor(args.executor), settings
+    )
     stale = worker.stale_queued_after
     counts = queue.reap(settings.max_attempts, stale)
-    print(f"patchbot worker {worker.owner}: started; took back {counts['requeued']} job(s) of dead"
-          f" workers, gave up {counts['failed']}", flush=True)
+    print(
+        f"patchbot worker {worker.owner}: started; took back {counts['requeued']} job(s) of dead"
+        f" workers, gave up {counts['failed']}",
+        flush=True,
+    )
     if args.once:
         queue.drain(timeout=24 * 3600)
         return 0
@@ -62,8 +77,13 @@ def run(args: argparse.Namespace) -> int:
 
     threading.Thread(target=reaper, name="patchbot-reaper", daemon=True).start()
     consumer = queue.huey.create_consumer(
-        workers=max(1, args.threads), worker_type="thread", periodic=False,
-        initial_delay=0.05, backoff=1.5, max_delay=1.0, check_worker_health=True,
+        workers=max(1, args.threads),
+        worker_type="thread",
+        periodic=False,
+        initial_delay=0.05,
+        backoff=1.5,
+        max_delay=1.0,
+        check_worker_health=True,
     )
     try:
         consumer.run()  # returns on SIGTERM / SIGINT after the running jobs finish
