@@ -51,10 +51,9 @@ def test_put_publishes_only_on_success(tmp_path: Path) -> None:
     entry = cache.get("k1")
     assert entry is not None and (entry / "bzImage").read_bytes() == b"image"
 
-    with pytest.raises(OSError):
-        with cache.put("k2") as stage:
-            (stage / "half").write_bytes(b"x")
-            raise OSError(28, "No space left on device")
+    with pytest.raises(OSError), cache.put("k2") as stage:
+        (stage / "half").write_bytes(b"x")
+        raise OSError(28, "No space left on device")
     assert cache.get("k2") is None
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["k1"]  # staging removed
 

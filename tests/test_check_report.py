@@ -17,10 +17,15 @@ from ukl_patchbot import check_report as cr
 from ukl_patchbot import console
 from ukl_patchbot.boot import BootAttempt, BootResult
 from ukl_patchbot.check_report import (
-    Attribution, CheckReport, PatchRow, RebaseSummary, VariantResult, Verdict)
+    Attribution,
+    CheckReport,
+    PatchRow,
+    RebaseSummary,
+    VariantResult,
+    Verdict,
+)
 from ukl_patchbot.console import BootStatus
-from ukl_patchbot.kbuild import (
-    BuildResult, BuildStatus, ConfigResult, ConfigStatus, DroppedOption)
+from ukl_patchbot.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus, DroppedOption
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 CONSOLE = Path(__file__).parent / "data" / "console"
@@ -78,7 +83,10 @@ def rebase_ok() -> RebaseSummary:
         "1:  aaaaaaa = 1:  bbbbbbb x86: add CONFIG_UNIKERNEL_LINUX\n", "refs/patchbot/applied/v6.1.192")
 
 
-def make(variants: tuple[VariantResult, ...], rebase: RebaseSummary | None = rebase_ok(),
+REBASE_OK = rebase_ok()
+
+
+def make(variants: tuple[VariantResult, ...], rebase: RebaseSummary | None = REBASE_OK,
          tag: str = "v6.1.192") -> CheckReport:
     verdict, attribution, text = cr.attribute(variants, rebase, tag)
     return CheckReport(

@@ -8,8 +8,8 @@ source packages).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -86,7 +86,7 @@ def test_repeat_takes_the_image_from_the_cache(built, linux_src: Path) -> None: 
     spec = variants.spec_for("classic", REPO / "kconfigs",
                              initrd=work / "probe" / "initramfs-plain.cpio")
     rec = Recorder()
-    cfg_res, b = variants.build_variant(linux_src, "tree-6.1.170", spec, ws, images,
+    _cfg, b = variants.build_variant(linux_src, "tree-6.1.170", spec, ws, images,
                                         work / "out2", rec)
     assert b.status == BuildStatus.CACHED and b.image is not None
     assert Path(b.image).read_bytes() == Path(result.build.image).read_bytes()

@@ -14,9 +14,9 @@ import logging
 import os
 import shlex
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ukl_patchbot import console
 from ukl_patchbot.console import BootStatus, ConsoleAnalysis, Finding, ProbeMarkers

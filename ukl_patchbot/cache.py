@@ -14,9 +14,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import Any, Iterable
+from typing import Any
 
 from ukl_patchbot.boot import BootAttempt, BootResult
 from ukl_patchbot.console import BootStatus, Finding
@@ -128,12 +129,12 @@ def attribute(
     if classic is not None and not classic.ok:
         if ukl is not None and not ukl.ok:
             return (Verdict.FAIL, Attribution.UPSTREAM_OR_INFRA,
-                    f"classic fails too ({classic.failed_step}) on {tag}: the breakage is upstream "
-                    "or in the infrastructure, not in the UKL delta")
+                    (f"classic fails too ({classic.failed_step}) on {tag}: the breakage is "
+                     "upstream or in the infrastructure, not in the UKL delta"))
         if ukl is not None:
             return (Verdict.FAIL, Attribution.CLASSIC_ONLY,
-                    f"only classic fails ({classic.failed_step}): look at classic.config or the "
-                    "classic probe, not the UKL delta")
+                    (f"only classic fails ({classic.failed_step}): look at classic.config or "
+                     "the classic probe, not the UKL delta"))
         return (Verdict.FAIL, Attribution.UPSTREAM_OR_INFRA,
                 f"classic fails ({classic.failed_step}) on {tag}: upstream or infrastructure")
     step = failed[0].failed_step
@@ -200,7 +201,7 @@ def _dur(seconds: float | None) -> str:
         return "–"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     return f"{m}m{s:02d}s"
 
 
@@ -273,9 +274,9 @@ def render_markdown(report: CheckReport) -> str:
                        f"{_dur(v.boot.time_to_marker)} | {_ns(v.boot.ns_per_call)} |")
         out.append("")
         if report.syscall_ratio is not None:
-            out += [f"UKL/classic syscall cost ratio: **{report.syscall_ratio:.3f}** "
-                    f"(UKL is {1 / report.syscall_ratio:.1f}x "
-                    f"{'faster' if report.syscall_ratio < 1 else 'slower'} per getppid call)", ""]
+            faster = "faster" if report.syscall_ratio < 1 else "slower"
+            out += [(f"UKL/classic syscall cost ratio: **{report.syscall_ratio:.3f}** "
+                     f"(UKL is {1 / report.syscall_ratio:.1f}x {faster} per getppid call)"), ""]
 
     problems: list[str] = []
     for v in report.variants:
@@ -323,6 +324,6 @@ def render_markdown(report: CheckReport) -> str:
 
 def title(report: CheckReport) -> str:
     """One line for a check run title or a terminal summary."""
-    parts = [f"{v.variant} {'ok' if v.ok else v.failed_step + ' failed'}" for v in report.variants]
+    parts = [f"{v.variant} {'ok' if v.ok else f'{v.failed_step} failed'}" for v in report.variants]
     head = f"{report.component} {report.tag}: {report.verdict.value}"
     return head + (" (" + ", ".join(parts) + ")" if parts else "")

@@ -20,10 +20,10 @@ import re
 import shlex
 import shutil
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from ukl_patchbot.errors import InfraError, UserError
 from ukl_patchbot.runner import run

@@ -12,8 +12,9 @@ import hashlib
 import logging
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from ukl_patchbot.cache import ContentCache, cache_key, hash_tree
 from ukl_patchbot.check_report import CheckReport, PatchRow, RebaseSummary, VariantResult, Verdict
 from ukl_patchbot.config import Config
 from ukl_patchbot.console import BootStatus
-from ukl_patchbot.errors import CommandFailed, PatchbotError
+from ukl_patchbot.errors import CommandFailed, PatchbotError, UserError
 from ukl_patchbot.fsutil import atomic_write
 from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome, StatusLine
 from ukl_patchbot.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
@@ -166,45 +167,66 @@ def _failed_variant(name: str, step: str, lines: tuple[str, ...], log_path: str 
     return VariantResult(name, ConfigResult(ConfigStatus.SKIPPED), b, BootResult(BootStatus.SKIPPED))
 
 
-def _userland(cfg: Config, ws: variants.Workspace, glibc_ref: str, glibc_tree: str,
+def _userland(cfg: Config, ws: variants.Workspace, glibc_ref: str | None, glibc_tree: str | None,
               out_dir: Path, wanted: tuple[str, ...], progress: Progress
               ) -> tuple[dict[str, Path], dict[str, VariantResult]]:
-    """Patched glibc, the probe for each variant and the classic initramfs.
+    """The probe for each variant: classic /init in an initramfs, the UKL application object.
 
-    Returns the artifacts ("initrd", "ukl_archive") and, for variants whose
-    userland failed to build, a ready failed `VariantResult`.
+    Classic links the probe against the system's stock glibc; UKL needs the
+    patched glibc first. Returns the artifacts ("initrd", "ukl_archive") and,
+    for variants whose userland failed to build, a ready failed result: a
+    glibc or probe build error fails that variant, it is not a traceback.
     """
     from ukl_patchbot import glibc, uklapp
 
     arts: dict[str, Path] = {}
     failed: dict[str, VariantResult] = {}
-    glibc_src = ws.root / "src" / "glibc"
-    export_once(cfg, "glibc", glibc_ref, glibc_tree, glibc_src)
-    progress.step("glibc")
-    start = time.monotonic()
-    glog = out_dir / "build-glibc.log"
-    try:
-        gl = glibc.build_glibc(glibc_src, ws.root / "glibc", log_path=glog)
-    except CommandFailed as exc:
-        progress.finish("glibc", "failed", time.monotonic() - start)
-        for v in wanted:
-            failed[v] = _failed_variant(v, "glibc build", tuple(exc.tail.splitlines()[-10:]), str(glog))
-        return arts, failed
-    progress.finish("glibc", "ok", time.monotonic() - start)
-    for v in wanted:
-        progress.step(f"probe {v}")
+    probe_dir = ws.root / "probe"
+
+    def step(name: str, fn: Callable[[], Path], variant: str, log_path: Path) -> Path | None:
+        progress.step(name)
+        start = time.monotonic()
         try:
-            binary = uklapp.build_probe(v, gl, ws.root / "probe" / v)
-        except CommandFailed as exc:
-            failed[v] = _failed_variant(v, "probe build", tuple(exc.tail.splitlines()[-10:]),
-                                        exc.log_path)
-            progress.finish(f"probe {v}", "failed", 0.0)
-            continue
-        progress.finish(f"probe {v}", "ok", 0.0)
-        if v == "classic":
-            arts["initrd"] = uklapp.make_initramfs(binary, ws.root / "probe" / "initramfs.cpio")
-        else:
-            arts["ukl_archive"] = binary
+            path = fn()
+        except (CommandFailed, UserError) as exc:
+            tail = exc.tail if isinstance(exc, CommandFailed) else exc.message
+            failed[variant] = _failed_variant(variant, name, tuple(tail.splitlines()[-10:]),
+                                              str(log_path))
+            progress.finish(name, "failed", time.monotonic() - start)
+            return None
+        progress.finish(name, "ok", time.monotonic() - start)
+        return path
+
+    if "classic" in wanted:
+        log_c = out_dir / "probe-classic.log"
+        init = step("probe classic", lambda: uklapp.compile_probe(
+            "classic", probe_dir / "classic", log_path=log_c), "classic", log_c)
+        if init is not None:
+            arts["initrd"] = uklapp.make_initramfs(init, probe_dir / "initramfs.cpio",
+                                                   log_path=log_c)
+    if "ukl" in wanted and glibc_ref is not None and glibc_tree is not None:
+        glibc_src = ws.root / "src" / "glibc"
+        export_once(cfg, "glibc", glibc_ref, glibc_tree, glibc_src)
+        log_g = out_dir / "build-glibc.log"
+        built: list[glibc.GlibcBuild] = []
+
+        def build_glibc() -> Path:
+            built.append(glibc.build_glibc(glibc_src, cfg.cache_dir / "glibc", glibc_tree,
+                                           log_path=log_g))
+            return built[0].root
+
+        if step("glibc (UKL)", build_glibc, "ukl", log_g) is not None:
+            gl = built[0]
+            log_u = out_dir / "probe-ukl.log"
+
+            def app() -> Path:
+                obj = uklapp.compile_probe("ukl", probe_dir / "ukl", glibc=gl, log_path=log_u)
+                return uklapp.link_application([obj], gl, probe_dir / "ukl" / "ukl-app.o",
+                                               log_path=log_u)
+
+            archive = step("probe ukl", app, "ukl", log_u)
+            if archive is not None:
+                arts["ukl_archive"] = archive
     return arts, failed
 
 
@@ -214,7 +236,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     started = time.monotonic()
     kbuild.require_tools([*kbuild.BUILD_TOOLS, QEMU, "cpio"], kbuild.BUILD_HEADERS)
     tag = req.tag or _newest_tag(cfg, "linux")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = (req.out_dir or cfg.cache_dir / "runs" / f"{tag}-{stamp}").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     glibc_tag = _glibc_tag(cfg, req.glibc_tag) if "ukl" in req.variants else None
@@ -263,10 +285,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     ws = check_workspace(cfg, req.jobs)
     with gitops.locked(ws.root / ".lock"):
         export_once(cfg, "linux", linux_rep.applied_ref, tree_id, ws.src)
-        arts: dict[str, Path] = {}
-        failed: dict[str, VariantResult] = {}
-        if glibc_ref is not None and glibc_tree is not None:
-            arts, failed = _userland(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants, progress)
+        arts, failed = _userland(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants, progress)
         specs = tuple(variants.spec_for(v, cfg.root / "kconfigs", initrd=arts.get("initrd"),
                                         ukl_archive=arts.get("ukl_archive"))
                       for v in req.variants if v not in failed)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable, TextIO
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TextIO
 
 HEARTBEAT_S = 30.0  # plain mode: at most one "still working" line per step this often
 REFRESH_S = 0.1  # tty mode: redraw at most this often
@@ -36,7 +37,7 @@ class PlainProgress(Progress):
     """One timestamped line per event; for logs and CI where redrawing makes noise."""
 
     def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.stream = stream
         self.clock = clock
         self.now = now

@@ -18,9 +18,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
 
 from ukl_patchbot import boot as bootmod
 from ukl_patchbot import kbuild
