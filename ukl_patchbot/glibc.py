@@ -25,7 +25,13 @@ CONFIGURE_ARGS = ("--prefix=/usr", "--disable-werror", "--disable-nscd", "--disa
 
 @dataclass(frozen=True)
 class GlibcBuild:
-    """A finished UKL glibc build: its object directory and installed headers."""
+    """A finished UKL glibc build: its object directory (libc.a, csu/crt*.o).
+
+    Applications are compiled against the system's glibc headers: the UKL
+    glibc is Debian's glibc 2.36 tree plus a series that touches no
+    installed header, so the headers are the same (glibc's install-headers
+    alone takes ~50 s here and leaves out gnu/stubs.h).
+    """
 
     root: Path  # <cache>/glibc-<key>/
     key: str
@@ -33,10 +39,6 @@ class GlibcBuild:
     @property
     def objdir(self) -> Path:
         return self.root / "build"
-
-    @property
-    def include_dir(self) -> Path:
-        return self.root / "sysroot" / "usr" / "include"
 
     @property
     def libc_a(self) -> Path:
@@ -66,7 +68,7 @@ def cached_glibc(cache_dir: Path, tree_id: str) -> GlibcBuild | None:
 def build_glibc(
     src_dir: Path, cache_dir: Path, tree_id: str, *, log_path: Path, jobs: int = 2
 ) -> GlibcBuild:
-    """Configure, build and install the headers of the UKL glibc from ``src_dir``.
+    """Configure and build the UKL glibc from ``src_dir``.
 
     A cache hit returns at once. The build happens in a temporary directory
     renamed into place only when complete, so an interrupted build (killed,
@@ -91,10 +93,6 @@ def build_glibc(
             cwd=objdir, log_path=log_path, timeout=600, check=True,
         )
         runner.run(["make", f"-j{jobs}"], cwd=objdir, log_path=log_path, timeout=3600, check=True)
-        runner.run(
-            ["make", "install-headers", f"install_root={tmp / 'sysroot'}"],
-            cwd=objdir, log_path=log_path, timeout=600, check=True,
-        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -23,6 +23,18 @@ APP_PREFIX = "ukl_app_"
 GLIBC_SYSCALL_SYMBOL = "__ukl_syscall"
 KERNEL_SYSCALL_ENTRY = "ukl_syscall_entry"
 PROBE_SOURCE = Path(__file__).parent / "probe" / "probe.c"
+
+# After prefixing: glibc's syscall call goes to the kernel's entry; the GOT
+# symbol is the linker's own and must keep its name; and glibc's RELRO data,
+# which a static program writes during start-up, is moved from .data.rel.ro*
+# (kernel rodata, read-only by then) into the .data.rel.* that the UKL
+# linker-script section keeps writable.
+_FIXUPS = (
+    "--redefine-sym", f"{APP_PREFIX}{GLIBC_SYSCALL_SYMBOL}={KERNEL_SYSCALL_ENTRY}",
+    "--redefine-sym", f"{APP_PREFIX}_GLOBAL_OFFSET_TABLE_=_GLOBAL_OFFSET_TABLE_",
+    "--rename-section", ".data.rel.ro=.data.rel.ukl_relro",
+    "--rename-section", ".data.rel.ro.local=.data.rel.ukl_relro.local",
+)
 VARIANTS = ("classic", "ukl")
 
 
@@ -55,9 +67,7 @@ def compile_probe(
         raise UserError("the UKL probe needs a UKL glibc build")
     out = out_dir / "probe-ukl.o"
     runner.run(
-        [*common, "-mno-red-zone", "-fno-stack-protector", "-nostdinc",
-         "-isystem", glibc.include_dir, "-isystem", _gcc_file("include"),
-         "-c", "-o", out, source],
+        [*common, "-mno-red-zone", "-fno-stack-protector", "-c", "-o", out, source],
         log_path=log_path, timeout=300, check=True,
     )
     return out
@@ -67,6 +77,9 @@ def link_application(app_objects: list[Path], glibc: GlibcBuild, out: Path, *,
                      log_path: Path | None = None) -> Path:
     """Link application objects with the UKL glibc into the UKL application object.
 
+    The position-independent start files (crtbeginS/crtendS) are used: the
+    static ones hold 32-bit absolute relocations that cannot reach kernel
+    addresses.
     The result is written beside ``out`` and renamed into place, and it is
     checked: a ``syscall`` instruction left in it fails here, not at boot.
     """
@@ -76,18 +89,16 @@ def link_application(app_objects: list[Path], glibc: GlibcBuild, out: Path, *,
     try:
         runner.run(
             ["ld", "-r", "-o", raw,
-             glibc.start_file("crt1.o"), glibc.start_file("crti.o"), _gcc_file("crtbeginT.o"),
+             glibc.start_file("crt1.o"), glibc.start_file("crti.o"), _gcc_file("crtbeginS.o"),
              *app_objects,
              "--start-group", glibc.libc_a, _gcc_file("libgcc.a"), _gcc_file("libgcc_eh.a"),
              "--end-group",
-             _gcc_file("crtend.o"), glibc.start_file("crtn.o")],
+             _gcc_file("crtendS.o"), glibc.start_file("crtn.o")],
             log_path=log_path, timeout=300, check=True,
         )
         runner.run(["objcopy", f"--prefix-symbols={APP_PREFIX}", raw, tmp],
                    log_path=log_path, timeout=300, check=True)
-        runner.run(["objcopy", "--redefine-sym",
-                    f"{APP_PREFIX}{GLIBC_SYSCALL_SYMBOL}={KERNEL_SYSCALL_ENTRY}", tmp],
-                   log_path=log_path, timeout=300, check=True)
+        runner.run(["objcopy", *_FIXUPS, tmp], log_path=log_path, timeout=300, check=True)
         left = find_syscall_instructions(tmp)
         if left:
             raise UserError(

@@ -5,8 +5,9 @@
  * mode) and once against the UKL glibc (linked into vmlinux, kernel mode).
  * It prints a marker with the privilege level read from %cs, checks TLS,
  * malloc (brk and mmap sized) and write(2), times N getppid() calls and
- * powers the machine off.  The "done" line is printed only if every check
- * passed; on a failed check it exits non-zero, which a kernel makes loud
+ * restarts the machine (QEMU runs with -no-reboot, so it exits).  The
+ * "done" line is printed only if every check passed; on a failed check it
+ * exits non-zero, which a kernel makes loud
  * (PID 1 exiting panics the classic kernel; UKL panics on a non-zero exit).
  *
  * Lines (parsed by ukl_patchbot.console):
@@ -98,8 +99,11 @@ int main(void)
 
 	printf("ukl-probe: done status=0\n");
 	fflush(stdout);
-	/* As init there is nobody to return to: power off in order. */
+	/*
+	 * As init there is nobody to return to: restart in order (device
+	 * shutdown, then reset), which QEMU's -no-reboot makes an exit.
+	 */
 	if (getpid() == 1)
-		reboot(RB_POWER_OFF);
+		reboot(RB_AUTOBOOT);
 	return 0;
 }
