@@ -1,0 +1,159 @@
+"""The check pipeline: dry-run plan, job outcomes, the build/boot commands, and (slow) a
+real classic `patchbot check` of v6.1.192 from the mirror, answered from cache on repeat."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, git
+from ukl_patchbot import check_report as cr
+from ukl_patchbot import cli, pipeline
+from ukl_patchbot.config import Config
+from ukl_patchbot.jobs import Conclusion, Job, JobKind
+from ukl_patchbot.rebase_report import HunkResult, HunkStatus, PatchResult, PatchStatus, RebaseReport
+
+FAKE = Path(__file__).parent / "fakelinux"
+
+
+def checkout_cfg(base: Config, root: Path, series_dir: Path | None = None) -> Config:
+    """``base`` with its checkout at ``root`` (kconfigs copied) and the linux series moved."""
+    shutil.copytree(REPO_ROOT / "kconfigs", root / "kconfigs")
+    comps = dict(base.components)
+    if series_dir is not None:
+        comps["linux"] = dataclasses.replace(comps["linux"], series_dir=series_dir)
+    return dataclasses.replace(base, root=root, components=comps)
+
+
+def test_plan_lists_the_exact_commands(tmp_path: Path) -> None:
+    from ukl_patchbot import config
+
+    cfg = checkout_cfg(dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"),
+                                           cache_dir=tmp_path / "cache"), tmp_path / "co")
+    lines = pipeline.plan(cfg, pipeline.CheckRequest(tag="v6.1.192", variants=("classic",)))
+    text = "\n".join(lines)
+    assert "tinyconfig" in text and "merge_config.sh -m" in text and "olddefconfig" in text
+    assert str(tmp_path / "co" / "kconfigs" / "classic.config") in text
+    assert "CCACHE_BASEDIR=" in text and "-j2 bzImage" in text
+    assert "qemu-system-x86_64" in text and "-no-reboot" in text and "panic=-1" in text
+    assert not (tmp_path / "cache").exists()  # a dry run writes nothing
+
+
+def test_summarize_rebase_table() -> None:
+    rep = RebaseReport("linux", "v6.1.170", "v6.1.192", (
+        PatchResult("0001-a.patch", "a", PatchStatus.CLEAN),
+        PatchResult("0002-b.patch", "b", PatchStatus.OFFSET, (
+            HunkResult("init/main.c", "@@ -10,3 +10,4 @@", 10, 3, HunkStatus.OFFSET, 22, 12),)),
+        PatchResult("0003-c.patch", "c", PatchStatus.CONFLICT, conflict_files=("mm/slub.c",)),
+    ))
+    s = pipeline.summarize_rebase(rep)
+    assert not s.ok
+    assert [(p.name, p.status, p.detail) for p in s.patches] == [
+        ("0001-a.patch", "clean", ""), ("0002-b.patch", "offset", "init/main.c +12"),
+        ("0003-c.patch", "conflict", "mm/slub.c")]
+    assert "does not apply" in s.message
+
+
+def test_outcome_maps_verdict_and_statuses() -> None:
+    from tests.test_check_report import CASES
+
+    job = Job(JobKind.CHECK, tag="v6.1.192", repo="o/r", pr=7)
+    good = pipeline.outcome_for(job, CASES["all-pass"]())
+    assert good.conclusion == Conclusion.SUCCESS
+    assert [(s.context, s.state) for s in good.statuses] == [
+        ("patchbot/classic", "success"), ("patchbot/ukl", "success")]
+    assert "getppid" in good.statuses[1].description
+    bad = pipeline.outcome_for(job, CASES["ukl-oops"]())
+    assert bad.conclusion == Conclusion.FAILURE
+    assert bad.statuses[1].description == "boot failed"
+    assert "ukl boot failed" in bad.title and bad.summary_md.startswith("## patchbot check")
+
+
+def test_execute_job_turns_errors_into_an_error_outcome(tmp_path: Path) -> None:
+    from ukl_patchbot import config
+
+    cfg = dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"), cache_dir=tmp_path)
+    out = pipeline.execute_job(Job(JobKind.CHECK, tag="v9.9.9"), cfg)
+    assert out.conclusion == Conclusion.ERROR
+    assert "could not" in out.summary_md
+
+
+def test_build_command_on_fake_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "fakelinux"
+    shutil.copytree(FAKE, src)
+    kdir = tmp_path / "kconfigs"
+    kdir.mkdir()
+    (kdir / "base.config").write_text("CONFIG_TTY=y\n")
+    (kdir / "classic.config").write_text("CONFIG_ACPI=y\n")  # dropped: needs PCI
+    argv = ["build", "--src", str(src), "--out", str(tmp_path / "b" / "out"),
+            "--kconfigs", str(kdir), "--no-ccache"]
+    assert cli.main(argv) == 2
+    assert "CONFIG_ACPI (asked y" in capsys.readouterr().out
+    (kdir / "classic.config").write_text("CONFIG_PCI=y\nCONFIG_ACPI=y\n")
+    assert cli.main(argv) == 0
+    assert "image:" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- real, slow
+
+MARKER_PATCH = """\
+From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: Test Author <author@example.org>
+Date: Thu, 1 Jan 2026 00:00:00 +0000
+Subject: [PATCH] Add a patchbot marker file
+
+Signed-off-by: Test Author <author@example.org>
+---
+ patchbot-marker.txt | 1 +
+ 1 file changed, 1 insertion(+)
+ create mode 100644 patchbot-marker.txt
+
+diff --git a/patchbot-marker.txt b/patchbot-marker.txt
+new file mode 100644
+index 0000000..3b18e51
+--- /dev/null
++++ b/patchbot-marker.txt
+@@ -0,0 +1 @@
++hello world
+--
+2.39.5
+
+"""
+
+
+@pytest.mark.slow
+def test_real_classic_check_then_repeat_from_cache(real_config, linux_mirror: Path,  # type: ignore[no-untyped-def]
+                                                   tmp_path: Path) -> None:
+    series = tmp_path / "co" / "patchsets" / "linux"
+    series.mkdir(parents=True)
+    (series / "0001-marker.patch").write_text(MARKER_PATCH)
+    (series / "series").write_text("0001-marker.patch\n")
+    (series / "patchset.toml").write_text('base = "v6.1.170"\n')
+    cfg = checkout_cfg(real_config, tmp_path / "co", series)
+    git(tmp_path / "co", "init", "-q")
+
+    req = pipeline.CheckRequest(tag="v6.1.192", variants=("classic",), out_dir=tmp_path / "run1",
+                                use_cache=False, boot_timeout=60)
+    report = pipeline.run_check(cfg, req)
+    assert report.verdict == cr.Verdict.PASS, cr.render_markdown(report)
+    (classic,) = report.variants
+    assert classic.build.ok and classic.boot.ok
+    assert classic.boot.ns_per_call is not None and classic.boot.ns_per_call > 0
+    assert classic.boot.time_to_marker is not None and classic.boot.time_to_marker < 10
+    assert report.rebase is not None and [p.status for p in report.rebase.patches] == ["clean"]
+    assert report.tree_id == git(linux_mirror, "rev-parse", f"{report.rebase.applied_ref}^{{tree}}")
+    for name in ("report.json", "report.md", "boot-classic-1.log", "rebase-linux.md"):
+        assert (tmp_path / "run1" / name).is_file(), name
+    assert cr.report_from_json((tmp_path / "run1" / "report.json").read_text()) == report
+
+    start = time.monotonic()
+    again = pipeline.run_check(cfg, dataclasses.replace(req, out_dir=tmp_path / "run2",
+                                                        use_cache=True))
+    took = time.monotonic() - start
+    assert again.from_cache and again.verdict == cr.Verdict.PASS
+    assert took < 10, f"repeat took {took:.1f}s"
+    assert "answered from cache" in (tmp_path / "run2" / "report.md").read_text()
