@@ -124,8 +124,18 @@ def test_clean_offset_and_new_file_rewrite_series(tmp_path: Path) -> None:
     assert report.applied_ref and gitops.rev_parse(mirror, report.applied_ref)
     assert "a line twenty" in gitops.out(mirror, "show", f"{report.applied_ref}:a.c")
     assert gitops.out(mirror, "show", f"{report.applied_ref}:e.c") == "brand new"
-    # No worktree left behind.
-    assert not any(p.is_dir() for p in (w.cfg.work_dir / "worktrees").iterdir())
+    # No worktree left behind, no scratch refs; the in-memory result equals git am's.
+    wts = w.cfg.work_dir / "worktrees"
+    assert not wts.exists() or not any(p.is_dir() for p in wts.iterdir())
+    assert "scratch" not in git(mirror, "for-each-ref")
+    am = tmp_path / "am"
+    git(tmp_path, "clone", "-q", str(w.upstream), str(am))
+    git(am, "checkout", "-q", "v1.1")
+    git(am, "am", "-q", *sorted(str(p) for p in w.series_dir.glob("*.patch")))
+    assert git(am, "rev-parse", "HEAD^{tree}") == gitops.out(mirror, "rev-parse",
+                                                             f"{report.applied_ref}^{{tree}}")
+    log = gitops.out(mirror, "log", "--format=%an <%ae> %ad%n%B", "-1", report.applied_ref)
+    assert log == git(am, "log", "--format=%an <%ae> %ad%n%B", "-1")
 
 
 def test_context_changed_uses_three_way(tmp_path: Path) -> None:

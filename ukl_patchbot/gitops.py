@@ -159,7 +159,12 @@ def locked(lock_path: Path, *, timeout: float = 3600.0, shared: bool = False) ->
 
 
 def fast_import(
-    repo: Path, feed: Callable[[IO[bytes]], None], *, log_path: Path | None, timeout: float
+    repo: Path,
+    feed: Callable[[IO[bytes]], None],
+    *,
+    log_path: Path | None,
+    timeout: float,
+    extra_args: list[str] | None = None,
 ) -> None:
     """Run ``git fast-import`` in ``repo``, its input written by ``feed`` as it goes.
 
@@ -179,7 +184,7 @@ def fast_import(
                 result.append(
                     run(
                         ["git", "-C", str(repo), "-c", "pack.compression=1", "fast-import",
-                         "--quiet", "--done", "--force"],
+                         "--quiet", "--done", "--force", *(extra_args or [])],
                         stdin_file=rf,
                         log_path=log_path,
                         timeout=timeout,

@@ -15,6 +15,8 @@ unchanged patches keep their bytes, refreshed ones keep their mail headers
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -22,8 +24,9 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from ukl_patchbot import fsutil, gitops, series as series_mod, upstream
+from ukl_patchbot import fsutil, gitops, rebase_apply, series as series_mod, upstream
 from ukl_patchbot.config import Config
 from ukl_patchbot.errors import UserError
 from ukl_patchbot.rebase_report import (HunkResult, HunkStatus, PatchResult, PatchStatus,
@@ -44,24 +47,13 @@ def applied_ref(component: str, series: Series, tag: str) -> str:
     return f"refs/patchbot/applied/{component}/{series.digest}/{tag}"
 
 
-def locate(lines: list[str], want: list[str], start: int) -> int | None:
-    """1-based line where ``want`` occurs in ``lines``, nearest to ``start``; None if nowhere."""
-    n = len(want)
-    if n == 0:
-        return start
-    last = len(lines) - n + 1
-    for d in range(0, max(start, last - start) + 1):
-        for pos in ((start,) if d == 0 else (start + d, start - d)):
-            if 1 <= pos <= last and lines[pos - 1] == want[0] and lines[pos - 1:pos - 1 + n] == want:
-                return pos
-    return None
-
-
-def _read_lines(path: Path) -> list[str] | None:
-    try:
-        return path.read_bytes().decode("utf-8", "surrogateescape").split("\n")
-    except (FileNotFoundError, IsADirectoryError):
-        return None
+def _worktree_content(wt: Path) -> Callable[[str], bytes | None]:
+    def get(path: str) -> bytes | None:
+        try:
+            return (wt / path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+    return get
 
 
 @dataclass
@@ -69,7 +61,7 @@ class _Ctx:
     """Per-run state shared by the steps."""
 
     mirror: Path
-    wt: Path
+    wt: Path | None  # the worktree, once a patch needs git am
     old_sha: str | None
     new_sha: str
     history: bool  # old base is an ancestor of the new tag: `git log -L` is meaningful
@@ -108,25 +100,40 @@ def _explain(ctx: _Ctx, path: str, hunk: Hunk, lines: list[str] | None,
                       tuple(hunk.old_lines), actual, excerpt, commits)
 
 
-def _analyse(ctx: _Ctx, patch: Patch) -> list[HunkResult]:
-    """Locate every hunk of ``patch`` in the worktree as it is before applying it."""
+def _analyse(ctx: _Ctx, patch: Patch, content: Callable[[str], bytes | None],
+             pos_all: list[list[int | None]] | None = None) -> list[HunkResult]:
+    """Locate every hunk of ``patch`` in the tree as it is before applying it."""
     out: list[HunkResult] = []
-    for f in patch.files:
+    for i, f in enumerate(patch.files):
         if f.old_path is None:
-            status = HunkStatus.NEW_FILE if not (ctx.wt / f.path).exists() else HunkStatus.CHANGED
+            status = HunkStatus.NEW_FILE if content(f.path) is None else HunkStatus.CHANGED
             out += [HunkResult(f.path, h.header, h.old_start, h.old_len, status, h.new_start, 0)
                     for h in f.hunks]
             continue
-        lines = _read_lines(ctx.wt / f.old_path)
-        for h in f.hunks:
-            pos = locate(lines, h.old_lines, h.old_start) if lines is not None else None
-            if pos is None:
+        data = content(f.old_path)
+        pos = pos_all[i] if pos_all is not None else rebase_apply.positions(f, data)
+        lines = data.decode("utf-8", "surrogateescape").split("\n") if data is not None else None
+        for h, p in zip(f.hunks, pos):
+            if p is None:
                 out.append(_explain(ctx, f.old_path, h, lines, HunkStatus.CHANGED))
             else:
-                off = pos - h.old_start
+                off = p - h.old_start
                 st = HunkStatus.EXACT if off == 0 else HunkStatus.OFFSET
-                out.append(HunkResult(f.old_path, h.header, h.old_start, h.old_len, st, pos, off))
+                out.append(HunkResult(f.old_path, h.header, h.old_start, h.old_len, st, p, off))
     return out
+
+
+def _status(hunks: list[HunkResult]) -> PatchStatus:
+    if any(h.status == HunkStatus.CHANGED for h in hunks):
+        return PatchStatus.CONTEXT_CHANGED  # git found it where we did not (whitespace)
+    return PatchStatus.OFFSET if any(h.offset for h in hunks) else PatchStatus.CLEAN
+
+
+def _as_conflict(h: HunkResult, files: tuple[str, ...]) -> HunkResult:
+    """A hunk whose context was not found, in a file that conflicted, is a conflicting hunk."""
+    if h.status == HunkStatus.CHANGED and (h.file in files or not files):
+        return dataclasses.replace(h, status=HunkStatus.CONFLICT)
+    return h
 
 
 def _head(wt: Path) -> str:
@@ -135,23 +142,21 @@ def _head(wt: Path) -> str:
 
 def _apply_one(ctx: _Ctx, patch: Patch) -> tuple[PatchResult, str | None]:
     """Apply one patch; the result and the commit it made (None if none)."""
-    hunks = _analyse(ctx, patch)
+    assert ctx.wt is not None
+    hunks = _analyse(ctx, patch, _worktree_content(ctx.wt))
     before = _head(ctx.wt)
     path = str(patch.path.resolve())
-    res = gitops.git(ctx.wt, *AM, "--no-3way", path, check=False)
-    if res.ok:
-        after = _head(ctx.wt)
-        if after == before:
-            return PatchResult(patch.name, patch.subject, PatchStatus.ALREADY_UPSTREAM,
-                               tuple(hunks)), None
-        if any(h.status == HunkStatus.CHANGED for h in hunks):
-            status = PatchStatus.CONTEXT_CHANGED  # git found it where we did not (whitespace)
-        elif any(h.offset for h in hunks):
-            status = PatchStatus.OFFSET
-        else:
-            status = PatchStatus.CLEAN
-        return PatchResult(patch.name, patch.subject, status, tuple(hunks)), after
-    gitops.git(ctx.wt, "am", "--abort", check=False)
+    # git apply has no fuzz: if a hunk's context is not there verbatim, a plain
+    # attempt can only fail, and a failed `git am` costs a second on a Linux index.
+    if all(h.status != HunkStatus.CHANGED for h in hunks):
+        res = gitops.git(ctx.wt, *AM, "--no-3way", path, check=False)
+        if res.ok:
+            after = _head(ctx.wt)
+            if after == before:
+                return PatchResult(patch.name, patch.subject, PatchStatus.ALREADY_UPSTREAM,
+                                   tuple(hunks)), None
+            return PatchResult(patch.name, patch.subject, _status(hunks), tuple(hunks)), after
+        gitops.git(ctx.wt, "am", "--abort", check=False)
     if gitops.git(ctx.wt, "apply", "--check", "-R", path, check=False).ok:
         return PatchResult(patch.name, patch.subject, PatchStatus.ALREADY_UPSTREAM,
                            tuple(hunks)), None
@@ -164,12 +169,7 @@ def _apply_one(ctx: _Ctx, patch: Patch) -> tuple[PatchResult, str | None]:
     unmerged = gitops.out(ctx.wt, "diff", "--name-only", "--diff-filter=U").splitlines()
     detail = (res3.stdout + res3.stderr).strip()
     gitops.git(ctx.wt, "am", "--abort", check=False)
-    conflict = tuple(
-        HunkResult(h.file, h.header, h.old_start, h.old_len, HunkStatus.CONFLICT, None, None,
-                   h.expected, h.actual, h.upstream_diff, h.upstream_commits)
-        if h.status == HunkStatus.CHANGED and (h.file in unmerged or not unmerged) else h
-        for h in hunks
-    )
+    conflict = tuple(_as_conflict(h, tuple(unmerged)) for h in hunks)
     files = tuple(unmerged) or tuple(sorted({h.file for h in hunks
                                              if h.status == HunkStatus.CHANGED}))
     return PatchResult(patch.name, patch.subject, PatchStatus.CONFLICT, conflict, files,
@@ -193,10 +193,10 @@ def _refresh(original: bytes, generated: bytes) -> bytes:
     return o_head + b"\n\n" + g_body
 
 
-def _format_patches(wt: Path, commits: dict[str, str]) -> dict[str, bytes]:
+def _format_patches(mirror: Path, commits: dict[str, str]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for name, sha in commits.items():
-        res = gitops.git(wt, "format-patch", "-1", "--stdout", "--no-numbered", sha)
+        res = gitops.git(mirror, "format-patch", "-1", "--stdout", "--no-numbered", sha)
         out[name] = res.stdout.encode("utf-8", "surrogateescape")
     return out
 
@@ -233,23 +233,6 @@ def _clean_stale_staging(d: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _range_diff(ctx: _Ctx, series: Series, new_head: str) -> tuple[str, str | None]:
-    """``git range-diff`` old series (on its base) vs new series; (text, note)."""
-    if ctx.old_sha is None:
-        return "", f"old base {series.base} is not in the mirror: no range-diff"
-    gitops.git(ctx.wt, "checkout", "-q", "--detach", ctx.old_sha)
-    res = gitops.git(ctx.wt, *AM, "--no-3way", *[str(p.path.resolve()) for p in series.patches],
-                     check=False)
-    if not res.ok:
-        gitops.git(ctx.wt, "am", "--abort", check=False)
-        return "", f"the series does not apply to its recorded base {series.base}"
-    old_head = _head(ctx.wt)
-    text = gitops.out(ctx.wt, "range-diff", "--no-color", f"{ctx.old_sha}..{old_head}",
-                      f"{ctx.new_sha}..{new_head}")
-    gitops.git(ctx.wt, "checkout", "-q", "--detach", new_head)
-    return text, None
-
-
 def rebase_series(
     cfg: Config,
     component: str,
@@ -281,6 +264,7 @@ def rebase_series(
                 hint="commit or discard them, or pass --force to overwrite them",
             )
     _clean_stale_staging(comp.series_dir)
+    gitops.prune_worktrees(mirror, cfg.work_dir / "worktrees")  # left by killed runs
     old_sha = gitops.rev_parse(mirror, f"refs/tags/{series.base}")
     history = bool(old_sha) and old_sha != new_sha and gitops.git(
         mirror, "merge-base", "--is-ancestor", str(old_sha), new_sha, check=False,
@@ -288,50 +272,93 @@ def rebase_series(
     notes: list[str] = []
     if old_sha is None:
         notes.append(f"old base {series.base} is not in the mirror: no upstream change detail")
+    ctx = _Ctx(mirror, None, old_sha, new_sha, history)
+
+    # Fast path: patches are carried in memory (exact matches, and 3-way merges
+    # against the old base like `git am -3`), on the new tag and, for the
+    # range-diff, on the old base; the commits are written in one go.
+    paths = series.paths
+    old_files = rebase_apply.read_files(mirror, old_sha, paths) if old_sha else None
+    fast_old: list[rebase_apply.FastPatch] = []
+    if old_files is not None:
+        fast_old = rebase_apply.simulate(old_files, None, series.patches)
+        if len(fast_old) != len(series.patches) or any(f.outcome != "exact" for f in fast_old):
+            fast_old, old_files = [], None
+            notes.append(f"the series does not apply exactly to its recorded base {series.base}:"
+                         " no range-diff")
+    fast = rebase_apply.simulate(rebase_apply.read_files(mirror, new_sha, paths), old_files,
+                                 series.patches)
+    committer = (os.environ.get("GIT_COMMITTER_NAME", gitops.BOT_IDENTITY["GIT_COMMITTER_NAME"]),
+                 os.environ.get("GIT_COMMITTER_EMAIL", gitops.BOT_IDENTITY["GIT_COMMITTER_EMAIL"]))
+    new_commits = [f for f in fast if f.outcome in ("exact", "merged")]
+    chains = [(new_sha, new_commits)] + ([(str(old_sha), fast_old)] if fast_old else [])
+    shas = rebase_apply.write_commits(mirror, chains, committer)
+    sha_of = {id(f): sha for f, sha in zip(new_commits, shas[0])}
+    old_head = shas[1][-1] if fast_old else None
+
+    results: list[PatchResult] = []
+    commits: dict[str, str] = {}
+    heads_before: list[str] = []
+    head = new_sha
+    outcome_status = {"exact": None, "merged": PatchStatus.CONTEXT_CHANGED,
+                      "already": PatchStatus.ALREADY_UPSTREAM, "conflict": PatchStatus.CONFLICT}
+    for fp in fast:
+        heads_before.append(head)
+        pre = fp.pre or {}
+        hunks = _analyse(ctx, fp.patch, pre.get, fp.positions)
+        status = outcome_status[fp.outcome] or _status(hunks)
+        if fp.outcome == "conflict":
+            hunks = [_as_conflict(h, fp.conflict_files) for h in hunks]
+        results.append(PatchResult(fp.patch.name, fp.patch.subject, status, tuple(hunks),
+                                   fp.conflict_files))
+        if id(fp) in sha_of:
+            head = commits[fp.patch.name] = sha_of[id(fp)]
+    rest = series.patches[len(fast):]
     keep = {"flag": False}
-    with gitops.temp_worktree(mirror, new_sha, sparse_paths=series.paths,
-                              work_root=cfg.work_dir / "worktrees", name=f"rebase-{component}",
-                              keep=lambda: keep["flag"]) as wt:
-        ctx = _Ctx(mirror, wt, old_sha, new_sha, history)
-        results: list[PatchResult] = []
-        commits: dict[str, str] = {}
-        heads_before: list[str] = []
-        for patch in series.patches:
-            heads_before.append(_head(wt))
-            result, commit = _apply_one(ctx, patch)
-            results.append(result)
-            if commit:
-                commits[patch.name] = commit
-        new_head = _head(wt)
+    wt: Path | None = None
+    continue_cmds: tuple[str, ...] = ()
+    with contextlib.ExitStack() as stack:
+        if rest or keep_worktree:
+            wt = stack.enter_context(gitops.temp_worktree(
+                mirror, head, sparse_paths=paths, work_root=cfg.work_dir / "worktrees",
+                name=f"rebase-{component}", keep=lambda: keep["flag"]))
+            ctx.wt = wt
+            for patch in rest:
+                heads_before.append(_head(wt))
+                result, commit = _apply_one(ctx, patch)
+                results.append(result)
+                if commit:
+                    commits[patch.name] = commit
+            head = _head(wt)
         ok = all(r.status != PatchStatus.CONFLICT for r in results)
         ref = None
         range_diff = ""
         changed: list[str] = []
-        continue_cmds: tuple[str, ...] = ()
         if ok:
             ref = applied_ref(component, series, tag)
-            gitops.update_ref(mirror, ref, new_head)
-            range_diff, note = _range_diff(ctx, series, new_head)
-            if note:
-                notes.append(note)
+            gitops.update_ref(mirror, ref, head)
+            if old_head:
+                gitops.update_ref(mirror, applied_ref(component, series, series.base), old_head)
+                range_diff = gitops.out(mirror, "range-diff", "--no-color",
+                                        f"{old_sha}..{old_head}", f"{new_sha}..{head}")
             refresh = {r.name for r in results
                        if r.status in (PatchStatus.OFFSET, PatchStatus.CONTEXT_CHANGED)}
-            generated = _format_patches(wt, {n: c for n, c in commits.items() if n in refresh})
+            generated = _format_patches(mirror, {n: c for n, c in commits.items() if n in refresh})
             contents = {n: _refresh(p.raw, generated[n]) for p in series.patches
                         if (n := p.name) in generated}
-            contents = {n: data for n, data in contents.items()
-                        if data != (series.directory / n).read_bytes()}
+            contents = {n: data for n, data in contents.items() if data != (
+                series.directory / n).read_bytes()}
             dropped = [r.name for r in results if r.status == PatchStatus.ALREADY_UPSTREAM]
             changed = sorted(contents) + [f"{n} (dropped: already upstream)" for n in dropped]
             if writing:
                 _write_series(series, tag, contents, dropped)
-        if keep_worktree:
+        if keep_worktree and wt is not None:
             keep["flag"] = True
             continue_cmds = _prepare_for_maintainer(ctx, series, results, heads_before, tag)
     return RebaseReport(
         component=component, old_base=series.base, new_base=tag, patches=tuple(results),
         applied_ref=ref, range_diff=range_diff, written=ok and writing, dry_run=dry_run,
-        changed_files=tuple(changed), worktree=str(wt) if keep_worktree else None,
+        changed_files=tuple(changed), worktree=str(wt) if keep_worktree and wt else None,
         continue_commands=continue_cmds, notes=tuple(notes),
         duration=round(time.monotonic() - t0, 3),
     )
@@ -340,6 +367,7 @@ def rebase_series(
 def _prepare_for_maintainer(ctx: _Ctx, series: Series, results: list[PatchResult],
                             heads_before: list[str], tag: str) -> tuple[str, ...]:
     """Leave the kept worktree stopped at the first conflict; the commands to go on."""
+    assert ctx.wt is not None
     wt = str(ctx.wt)
     first = next((i for i, r in enumerate(results) if r.status == PatchStatus.CONFLICT), None)
     export = f"git format-patch -o {series.directory} {ctx.new_sha}..HEAD"

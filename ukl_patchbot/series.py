@@ -65,6 +65,8 @@ class FileDiff:
     hunks: tuple[Hunk, ...]
     binary: bool
     line_no: int
+    new_mode: str | None = None  # from "new file mode" / "new mode"
+    special: bool = False  # rename, copy or mode change: left to git to apply
 
     @property
     def path(self) -> str:
@@ -160,6 +162,8 @@ def parse_diff(text: str, where: Path, first_line: int = 1) -> tuple[FileDiff, .
         new: str | None = _strip_prefix(m.group(2), "b/", where, lno)
         start = lno
         binary = False
+        special = False
+        new_mode: str | None = None
         hunks: list[Hunk] = []
         i += 1
         while i < n and not lines[i].startswith(("diff --git ", "@@ ")):
@@ -171,9 +175,14 @@ def parse_diff(text: str, where: Path, first_line: int = 1) -> tuple[FileDiff, .
                 new = None if h[4:].startswith("/dev/null") else _strip_prefix(h[4:], "b/", where, hl)
             elif h.startswith(("rename from ", "copy from ")):
                 old = check_tree_path(h.split(" ", 2)[2], where, hl)
+                special = True
             elif h.startswith(("rename to ", "copy to ")):
                 new = check_tree_path(h.split(" ", 2)[2], where, hl)
+                special = True
+            elif h.startswith(("old mode ", "new mode ")):
+                special = True
             elif h.startswith("new file mode"):
+                new_mode = h.split()[-1]
                 old = None
             elif h.startswith("deleted file mode"):
                 new = None
@@ -220,7 +229,7 @@ def parse_diff(text: str, where: Path, first_line: int = 1) -> tuple[FileDiff, .
         if not hunks and not binary and old == new and old is not None:
             # Mode-only changes and pure renames are fine; they have no hunks.
             pass
-        files.append(FileDiff(old, new, tuple(hunks), binary, start))
+        files.append(FileDiff(old, new, tuple(hunks), binary, start, new_mode, special))
     return tuple(files)
 
 
