@@ -15,7 +15,13 @@ from ukl_patchbot import check_report as cr
 from ukl_patchbot import cli, pipeline
 from ukl_patchbot.config import Config
 from ukl_patchbot.jobs import Conclusion, Job, JobKind
-from ukl_patchbot.rebase_report import HunkResult, HunkStatus, PatchResult, PatchStatus, RebaseReport
+from ukl_patchbot.rebase_report import (
+    HunkResult,
+    HunkStatus,
+    PatchResult,
+    PatchStatus,
+    RebaseReport,
+)
 
 FAKE = Path(__file__).parent / "fakelinux"
 

@@ -1,0 +1,166 @@
+"""End to end on the real trees: `patchbot check v6.1.192` with the real UKL series.
+
+1. Both variants pass (marker with cpl=3 / cpl=0, bench line parsed, ratio).
+2. A deliberately broken UKL patch fails UKL and not classic, and the report
+   says the UKL delta is to blame.
+3. A probe built to crash in UKL mode is classified (Oops/panic), not hung.
+(Test order matters: the crash test reuses the passing tree in the workspace,
+the broken-patch test then replaces it.)
+
+Slow: glibc (about 3.5 min cold, then cached) and kernel builds. The three
+share one patchbot cache (the test mirrors' cache), so the second and third
+reuse the first's objects through ccache and the workspace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, git
+from ukl_patchbot import check_report as cr
+from ukl_patchbot import pipeline, variants
+from ukl_patchbot.cache import ContentCache
+from ukl_patchbot.check_report import Attribution, Verdict
+from ukl_patchbot.console import BootStatus, FindingKind
+from ukl_patchbot.kbuild import BuildStatus
+from ukl_patchbot.progress import Progress
+
+TAG = "v6.1.192"
+SERIES = REPO_ROOT / "patchsets" / "linux" / "series"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not SERIES.is_file(), reason="the UKL Linux series is not in patchsets/ yet"),
+]
+
+# Appended to the series: breaks the build only when CONFIG_UNIKERNEL_LINUX=y.
+BROKEN_UKL_PATCH = """\
+From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: Test Author <author@example.org>
+Date: Thu, 1 Jan 2026 00:00:00 +0000
+Subject: [PATCH] init: deliberately break the UKL build
+
+Signed-off-by: Test Author <author@example.org>
+---
+ init/main.c | 3 +++
+ 1 file changed, 3 insertions(+)
+
+diff --git a/init/main.c b/init/main.c
+--- a/init/main.c
++++ b/init/main.c
+@@ -1,3 +1,6 @@
+ // SPDX-License-Identifier: GPL-2.0-only
++#ifdef CONFIG_UNIKERNEL_LINUX
++#error "deliberately broken UKL patch"
++#endif
+ /*
+  *  linux/init/main.c
+  *
+--
+2.39.5
+
+"""
+
+CRASH_PROBE = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(void)
+{
+	unsigned short cs;
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	printf("ukl-probe: start variant=ukl cpl=%u pid=%d\n", cs & 3u, (int)getpid());
+	fflush(stdout);
+	*(volatile int *)8 = 1;	/* NULL page write in kernel mode: an Oops */
+	printf("ukl-probe: done status=0\n");
+	return 0;
+}
+"""
+
+
+def checkout(real_config, root: Path, extra_patch: str | None = None):  # type: ignore[no-untyped-def]
+    """A copy of the checkout's series and kconfigs at ``root``, optionally one more patch."""
+    shutil.copytree(REPO_ROOT / "kconfigs", root / "kconfigs")
+    shutil.copytree(REPO_ROOT / "patchsets", root / "patchsets")
+    git(root, "init", "-q")
+    if extra_patch is not None:
+        series = root / "patchsets" / "linux"
+        (series / "9999-broken.patch").write_text(extra_patch)
+        with open(series / "series", "a") as f:
+            f.write("9999-broken.patch\n")
+    comps = {name: dataclasses.replace(c, series_dir=root / "patchsets" / name)
+             for name, c in real_config.components.items()}
+    return dataclasses.replace(real_config, root=root, components=comps)
+
+
+@pytest.fixture(scope="module")
+def passing(real_config, linux_mirror, glibc_mirror, tmp_path_factory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("e2e")
+    cfg = checkout(real_config, root / "co")
+    report = pipeline.run_check(cfg, pipeline.CheckRequest(tag=TAG, out_dir=root / "run",
+                                                           use_cache=False))
+    return cfg, report
+
+
+def test_both_variants_pass_with_the_right_privilege_levels(passing) -> None:  # type: ignore[no-untyped-def]
+    _cfg, report = passing
+    assert report.verdict == Verdict.PASS, cr.render_markdown(report)
+    by = {v.variant: v for v in report.variants}
+    for name, cpl in (("classic", 3), ("ukl", 0)):
+        a = by[name].boot.decisive
+        assert a is not None and a.markers.cpl == cpl and a.markers.variant == name
+        assert a.markers.ns_per_call is not None and a.markers.ns_per_call > 0
+    assert report.syscall_ratio is not None and report.syscall_ratio > 0
+    md = (Path(report.out_dir) / "report.md").read_text()
+    assert "UKL/classic syscall cost ratio" in md
+
+
+def test_crashing_ukl_probe_is_classified_not_hung(passing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from ukl_patchbot import glibc, uklapp
+
+    cfg, report = passing
+    ws = pipeline.check_workspace(cfg)
+    glibc_tree = None
+    for entry in (cfg.cache_dir / "glibc").glob("glibc-*/DONE"):
+        glibc_tree = entry.read_text().strip()
+    assert glibc_tree is not None
+    gl = glibc.cached_glibc(cfg.cache_dir / "glibc", glibc_tree)
+    assert gl is not None
+    src = tmp_path / "crash.c"
+    src.write_text(CRASH_PROBE)
+    obj = uklapp.compile_probe("ukl", tmp_path / "obj", glibc=gl, source=src)
+    app = uklapp.link_application([obj], gl, tmp_path / "crash-app.o")
+    spec = variants.spec_for("ukl", cfg.root / "kconfigs", ukl_archive=app)
+    assert report.tree_id is not None
+    (res,) = variants.check_variants(ws.src, report.tree_id, (spec,), ws,
+                                     ContentCache(tmp_path / "kernels"), tmp_path / "out",
+                                     Progress(), boot_timeout=60, retries=0)
+    assert res.build.ok, res.build.first_errors
+    a = res.boot.decisive
+    assert a is not None
+    assert res.boot.status == BootStatus.FAIL, a.findings
+    assert {f.kind for f in a.findings} & {FindingKind.OOPS, FindingKind.BUG, FindingKind.PANIC}
+    assert a.duration < 50  # panic=-1 with -no-reboot ends QEMU; nothing waited for the timeout
+
+
+def test_broken_ukl_patch_fails_ukl_not_classic(passing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg0, _report = passing
+    cfg = checkout(dataclasses.replace(cfg0, components=cfg0.components), tmp_path / "co",
+                   BROKEN_UKL_PATCH)
+    report = pipeline.run_check(cfg, pipeline.CheckRequest(tag=TAG, out_dir=tmp_path / "run",
+                                                           use_cache=False))
+    by = {v.variant: v for v in report.variants}
+    assert by["classic"].ok, cr.render_markdown(report)
+    assert by["ukl"].build.status == BuildStatus.FAILED
+    assert any("deliberately broken UKL patch" in line for line in by["ukl"].build.first_errors)
+    assert report.verdict == Verdict.FAIL and report.attribution == Attribution.UKL_DELTA
+    assert "UKL delta" in cr.render_markdown(report)
+
+
+def test_repeat_answers_from_cache(passing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg, report = passing
+    again = pipeline.run_check(cfg, pipeline.CheckRequest(tag=TAG, out_dir=tmp_path / "again"))
+    assert again.from_cache and again.verdict == report.verdict
