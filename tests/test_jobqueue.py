@@ -11,17 +11,18 @@ import pytest
 
 from tests.fakes_github import APP_ID, PAT, PAT_USER, FakeGitHub, PullRequest, fake_github
 from tests.octokit_specs import examples
+from tests.redis_server import redis_url
 from ukl_patchbot import config
 from ukl_patchbot.botworker import BotWorker, WorkerSettings, load_executor
 from ukl_patchbot.errors import InfraError, UserError
 from ukl_patchbot.github import Credentials, GitHubClient
 from ukl_patchbot.jobqueue import JobQueue, Submitted, queue_url_from_env
 from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome
-from ukl_patchbot.ledger import JobState, Ledger, SqliteKV
+from ukl_patchbot.ledger import JobState, Ledger, RedisKV, SqliteKV
 from ukl_patchbot.publish import MARKER
 from ukl_patchbot.routing import Command, Trigger
 
-__all__ = ["fake_github"]
+__all__ = ["fake_github", "redis_url"]
 
 REPO = "ukl/patches"
 SHA = "c0ffee" * 6 + "abcd"
@@ -281,9 +282,12 @@ def test_report_failure_does_not_lose_the_job(bot: Bot) -> None:
 # -- the ledger ------------------------------------------------------------------
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(SqliteKV(str(tmp_path / "ledger.sqlite3")))
+@pytest.fixture(params=["sqlite", "redis"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
+    """The same ledger semantics on both stores (Redis: a real redis-server on loopback)."""
+    if request.param == "sqlite":
+        return Ledger(SqliteKV(str(tmp_path / "ledger.sqlite3")))
+    return Ledger(RedisKV(request.getfixturevalue("redis_url")))
 
 
 def test_ledger_lease_expiry_requeues_then_fails(ledger: Ledger) -> None:

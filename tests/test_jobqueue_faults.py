@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +14,14 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.fakes_github import APP_ID, FakeGitHub, PullRequest, fake_github
+from tests.redis_server import redis_url
 from ukl_patchbot.jobqueue import JobQueue
 from ukl_patchbot.jobs import Job
 from ukl_patchbot.ledger import JobState
 from ukl_patchbot.publish import MARKER
 from ukl_patchbot.routing import Command, Trigger
 
-__all__ = ["fake_github"]
+__all__ = ["fake_github", "redis_url"]
 
 REPO = "ukl/patches"
 
@@ -184,54 +183,6 @@ def test_job_that_keeps_killing_the_worker_is_marked_failed(sqlite_workers: Work
 
 
 # -- two workers sharing a real redis-server --------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed (ci/install-deps.sh installs it)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        wait_for(lambda: _pings(client), 10, "redis-server to answer")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _pings(client: object) -> bool:
-    try:
-        return bool(client.ping())  # type: ignore[attr-defined]
-    except Exception:
-        return False
 
 
 def test_two_workers_share_a_redis_queue(
