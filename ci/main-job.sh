@@ -3,10 +3,13 @@
 # packages; no git access or GitHub account needed):
 #   1. install what is needed (apt-get, .venv),
 #   2. import every upstream version apt offers into the local mirrors,
-#   3. carry the Linux patch series onto the newest Linux tag and report.
+#   3. carry the Linux patch series onto the newest Linux tag and report,
+#   4. check that tag: build the classic and the UKL kernel, boot both in
+#      QEMU, report (out/check-<tag>/report.md, .json and all logs).
 # The rebase is a dry run: the report goes to stdout and out/, the versioned
 # series in patchsets/ is left as it is (`patchbot rebase TAG` rewrites it).
-# Exit status: 0 all good, 2 the series conflicts (see the report), 1 error.
+# Exit status: 0 all good, 2 a failed result (conflict, build or boot failure;
+# see the report), 1 error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
@@ -14,3 +17,4 @@ bash ci/install-deps.sh
 tag="$(.venv/bin/patchbot tags linux --newest)"
 mkdir -p out
 .venv/bin/patchbot rebase "$tag" --component linux --dry-run --json "out/rebase-linux-$tag.json"
+.venv/bin/patchbot check "$tag" --out "out/check-$tag" --json "out/check-$tag.json"
