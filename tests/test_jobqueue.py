@@ -225,8 +225,11 @@ def test_same_job_from_two_triggers_runs_once(bot: Bot) -> None:
     assert len(bot.run.jobs) == 1
 
 
-def test_series_lock_holds_a_second_job_back(bot: Bot) -> None:
-    assert bot.queue.ledger.acquire("series:linux:6.1", "someone-else", lease=0.5)
+@pytest.mark.parametrize("holder", ["another-worker", "same-worker"])
+def test_series_lock_holds_a_second_job_back(bot: Bot, holder: str) -> None:
+    # "same-worker": another thread of this very worker process runs a job of the series.
+    owner = f"{bot.worker.owner}/other-job-key" if holder == "same-worker" else "another-worker"
+    assert bot.queue.ledger.acquire("series:linux:6.1", owner, lease=0.5)
     bot.send()
     bot.queue.drain(max_tasks=2, timeout=0.3)
     assert bot.run.jobs == []  # rescheduled while the lock was held
@@ -420,3 +423,29 @@ def test_default_executor_is_the_pipeline() -> None:
     assert load_executor(None) is default_executor
     sig = inspect.signature(pipeline.execute_job)
     assert list(sig.parameters) == ["job", "cfg"]
+
+
+def test_two_threads_of_one_worker_do_not_share_a_series(bot: Bot) -> None:
+    import threading
+
+    spans: list[tuple[float, float]] = []
+
+    def slow(job: Job) -> JobOutcome:
+        t0 = time.monotonic()
+        time.sleep(0.3)
+        spans.append((t0, time.monotonic()))
+        return JobOutcome(job, Conclusion.SUCCESS, "ok", "ok")
+
+    bot.run.behaviour = slow
+    for i, sha in enumerate(["1" * 40, "2" * 40]):
+        bot.fake.repo(REPO).pulls[20 + i] = PullRequest(20 + i, sha, ["kconfigs/a.config"])
+        bot.send(pr=20 + i, head_sha=sha)
+    bot.queue.drain(max_tasks=2, timeout=10)  # resolve both triggers: two linux jobs queued
+    threads = [threading.Thread(target=bot.drain) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(spans) == 2
+    (a_start, a_end), (b_start, b_end) = sorted(spans)
+    assert a_end <= b_start, "two jobs of the linux series ran at once"

@@ -302,8 +302,11 @@ class BotWorker:
             return  # done already, or running elsewhere: never twice
         job = rec.job
         lock = f"series:{job.component}:{self.series_line(job)}"
+        # The lock belongs to this job, not to the process: two threads of one worker
+        # must not run two jobs of one series either.
+        holder = f"{self.owner}/{key}"
         lease = self.settings.lease
-        if not self.ledger.acquire(lock, self.owner, lease):
+        if not self.ledger.acquire(lock, holder, lease):
             log.info(
                 "job %s: %s busy, retrying in %.0fs", key, lock, self.settings.lock_retry_delay
             )
@@ -322,12 +325,12 @@ class BotWorker:
 
             def beat() -> None:
                 self.ledger.heartbeat(key, self.owner, lease)
-                self.ledger.acquire(lock, self.owner, lease)
+                self.ledger.acquire(lock, holder, lease)
 
             with _Heartbeat(beat, every=max(lease / 4, 0.2)):
                 self._execute(rec)
         finally:
-            self.ledger.release(lock, self.owner)
+            self.ledger.release(lock, holder)
 
     def _execute(self, rec: JobRecord) -> None:
         job = rec.job
