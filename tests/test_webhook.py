@@ -328,3 +328,12 @@ def test_server_serves_many_threads_without_mixups(tmp_path: Path) -> None:
         assert shas == {f"{i:040x}" for i in range(40)}
     finally:
         running.stop()
+
+
+def test_real_issue_comment_examples_need_no_work(webhook_server: RunningServer) -> None:
+    """GitHub's own comment payloads are on issues and carry no command: nothing queued."""
+    payloads = list(examples("issue_comment"))
+    assert len(payloads) >= 5
+    for ex in payloads:
+        assert deliver(webhook_server.url, "issue_comment", ex).status == 204
+    assert webhook_server.queue.pending() == 0
