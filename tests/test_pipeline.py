@@ -163,3 +163,20 @@ def test_real_classic_check_then_repeat_from_cache(real_config, linux_mirror: Pa
     assert again.from_cache and again.verdict == cr.Verdict.PASS
     assert took < 10, f"repeat took {took:.1f}s"
     assert "answered from cache" in (tmp_path / "run2" / "report.md").read_text()
+
+
+def test_source_hash_ignores_bytecode_but_sees_kconfig_changes(tmp_path: Path) -> None:
+    from ukl_patchbot import config
+
+    cfg = checkout_cfg(dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"),
+                                           cache_dir=tmp_path / "cache"), tmp_path / "co")
+    before = pipeline.source_hash(cfg)
+    cache = pipeline.PACKAGE_DIR / "__pycache__" / "patchbot-test-junk.pyc"
+    cache.write_bytes(b"junk")
+    try:
+        assert pipeline.source_hash(cfg) == before
+    finally:
+        cache.unlink()
+    with open(tmp_path / "co" / "kconfigs" / "base.config", "a") as f:
+        f.write("CONFIG_PRINTK_TIME=y\n")
+    assert pipeline.source_hash(cfg) != before

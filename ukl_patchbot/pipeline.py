@@ -8,7 +8,6 @@ inputs, so asking again with nothing changed answers from the cache.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shlex
 import time
@@ -21,7 +20,7 @@ from typing import Any
 from ukl_patchbot import check_report as cr
 from ukl_patchbot import kbuild, variants
 from ukl_patchbot.boot import DEFAULT_TIMEOUT, QEMU, BootResult, detect_accel
-from ukl_patchbot.cache import ContentCache, cache_key, hash_tree
+from ukl_patchbot.cache import ContentCache, cache_key, hash_files
 from ukl_patchbot.check_report import CheckReport, PatchRow, RebaseSummary, VariantResult, Verdict
 from ukl_patchbot.config import Config
 from ukl_patchbot.console import BootStatus
@@ -34,6 +33,7 @@ from ukl_patchbot.progress import Progress
 log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+SOURCE_SUFFIXES = (".py", ".c", ".h", ".S", ".lds", ".config", ".toml")
 
 
 @dataclass(frozen=True)
@@ -141,11 +141,14 @@ def export_once(cfg: Config, component: str, ref: str, tree_id: str, dest: Path)
 
 def source_hash(cfg: Config) -> str:
     """Everything in this checkout that shapes a result: our code, kconfigs, the probe."""
-    h = hashlib.sha256()
+    files: dict[str, Path] = {}
     for d in (PACKAGE_DIR, cfg.root / "kconfigs"):
         if d.is_dir():
-            h.update(hash_tree(d).encode())
-    return h.hexdigest()
+            # Sources only: __pycache__ changes whenever Python compiles a module.
+            files.update({f"{d.name}/{p.relative_to(d)}": p for p in sorted(d.rglob("*"))
+                          if p.is_file() and p.suffix in SOURCE_SUFFIXES
+                          and "__pycache__" not in p.parts})
+    return hash_files(files)
 
 
 def _qemu_version() -> str:
