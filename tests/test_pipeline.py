@@ -4,6 +4,7 @@ real classic `patchbot check` of v6.1.192 from the mirror, answered from cache o
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import time
 from pathlib import Path
@@ -171,12 +172,17 @@ def test_source_hash_ignores_bytecode_but_sees_kconfig_changes(tmp_path: Path) -
     cfg = checkout_cfg(dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"),
                                            cache_dir=tmp_path / "cache"), tmp_path / "co")
     before = pipeline.source_hash(cfg)
-    cache = pipeline.PACKAGE_DIR / "__pycache__" / "patchbot-test-junk.pyc"
-    cache.write_bytes(b"junk")
+    pycache = pipeline.PACKAGE_DIR / "__pycache__"
+    made = not pycache.exists()
+    junk = pycache / f"patchbot-test-junk-{os.getpid()}.pyc"
+    pycache.mkdir(exist_ok=True)
+    junk.write_bytes(b"junk")
     try:
         assert pipeline.source_hash(cfg) == before
     finally:
-        cache.unlink()
+        junk.unlink()
+        if made:
+            pycache.rmdir()
     with open(tmp_path / "co" / "kconfigs" / "base.config", "a") as f:
         f.write("CONFIG_PRINTK_TIME=y\n")
     assert pipeline.source_hash(cfg) != before
