@@ -24,6 +24,13 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The embedded upstream is Debian's source packages (`apt-get download`): apt's
+# package lists must know them (images often ship without lists).
+if [ -z "$(apt-cache madison linux-source-6.1 2>/dev/null)" ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+fi
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
