@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.octokit_specs import examples  # noqa: E402
-from tests.webhook_client import SECRET, deliver, sign  # noqa: E402
+from tests.webhook_client import SECRET, deliver, sign, start_app  # noqa: E402
 
 
 def plan(n: int) -> list[tuple[str, dict[str, Any]]]:
@@ -105,8 +104,7 @@ def start_patchbot_serve(tmp: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def start_bare_server() -> tuple[Any, str]:
-    """The floor: waitress with a WSGI app that answers 202 without reading anything."""
-    from waitress.server import create_server
+    """The floor: waitress with a WSGI app that answers 202 without looking at the body."""
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         environ["wsgi.input"].read()
@@ -114,9 +112,8 @@ def start_bare_server() -> tuple[Any, str]:
         return [b'{"status":"queued"}']
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" noise
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.effective_port}"
+    running = start_app(app, threads=4)
+    return running, running.url
 
 
 def summarize(name: str, lat: list[float], wall: float) -> dict[str, float]:
@@ -143,7 +140,7 @@ def run(n: int = 500, concurrency: int = 20, p99_limit_ms: float = 100.0) -> dic
         fire(bare_url, deliveries[:50], concurrency)  # warm-up
         bare_lat, _, bare_wall = fire(bare_url, deliveries, concurrency)
     finally:
-        bare.close()
+        bare.stop()
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as d:
         tmp = Path(d)
         proc, url = start_patchbot_serve(tmp)
