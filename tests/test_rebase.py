@@ -315,3 +315,48 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert res.returncode == 1 and "closest known tags" in res.stderr
     res = cli("rebase", "v1.0")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_three_way_in_memory_matches_git_am(tmp_path: Path) -> None:
+    w = build_world(
+        tmp_path,
+        [("b: change line 10", {"b.c": edit(numbered("b"), "b line 10\n", "b line ten\n")}),
+         ("b: and line 30", {"b.c": edit(edit(numbered("b"), "b line 10\n", "b line ten\n"),
+                                         "b line 30\n", "b line thirty\n")})],
+        {"b.c": edit(edit(numbered("b"), "b line 8\n", "b line EIGHT\n"), "b line 1\n", "B1\n")},
+    )
+    patches = sorted(str(p) for p in w.series_dir.glob("*.patch"))
+    report = w.rebase("v1.1", dry_run=True)
+    assert [p.status for p in report.patches] == [PatchStatus.CONTEXT_CHANGED, PatchStatus.CLEAN]
+    am = tmp_path / "am"
+    git(tmp_path, "clone", "-q", str(w.upstream), str(am))
+    git(am, "checkout", "-q", "v1.1")
+    git(am, "am", "-q", "-3", *patches)
+    mirror = w.cfg.mirror_dir("linux")
+    assert git(am, "rev-parse", "HEAD^{tree}") == gitops.out(
+        mirror, "rev-parse", f"{report.applied_ref}^{{tree}}")
+
+
+def test_rename_goes_through_git_am_worktree(tmp_path: Path) -> None:
+    w = build_world(
+        tmp_path,
+        [("a: tweak", {"a.c": edit(numbered("a"), "a line 20\n", "X\n")})],
+        a_offset(),
+    )
+    # A second patch renaming c.c (git format-patch -M): applied by git am in a worktree.
+    dev = tmp_path / "dev"
+    git(dev, "mv", "c.c", "c_renamed.c")
+    git(dev, "commit", "-q", "-m", "c: rename\n\nSigned-off-by: Dev <d@example.org>")
+    out = git(dev, "format-patch", "-M", "-1", "-o", str(w.series_dir), "--start-number=2")
+    (w.series_dir / "series").write_text((w.series_dir / "series").read_text()
+                                         + Path(out).name + "\n")
+    git(w.checkout, "commit", "-q", "-am", "more", "--allow-empty")
+    git(w.checkout, "add", "-A")
+    git(w.checkout, "commit", "-q", "-m", "rename patch")
+    report = w.rebase("v1.1")
+    assert report.ok, report
+    assert [p.status for p in report.patches] == [PatchStatus.OFFSET, PatchStatus.CLEAN]
+    mirror = w.cfg.mirror_dir("linux")
+    names = gitops.out(mirror, "ls-tree", "--name-only", report.applied_ref).split()
+    assert "c_renamed.c" in names and "c.c" not in names
+    assert not any(p.is_dir() for p in (w.cfg.work_dir / "worktrees").iterdir())

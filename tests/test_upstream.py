@@ -179,3 +179,30 @@ def test_mirror_lock_serializes(tmp_path: Path) -> None:
             with gitops.locked(lock, timeout=1.0):
                 pass
         assert time.monotonic() - t >= 1.0
+
+
+def test_cli_sync_and_tags(remote_cfg: Config, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    comp = remote_cfg.component("linux")
+    (tmp_path / "patchbot.toml").write_text(
+        f'[paths]\ncache_dir = "cache"\n[components.linux]\nupstream = "{comp.upstream}"\n'
+        'series = "patchsets/linux"\ntracked = ["6.1"]\n'
+        '[components.glibc]\nupstream = "file:///nonexistent"\nseries = "patchsets/glibc"\n')
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ukl_patchbot", *args], cwd=tmp_path,
+                              text=True, capture_output=True, timeout=120, env=dict(os.environ))
+
+    res = cli("upstream", "sync", "linux")
+    assert res.returncode == 0, res.stderr
+    assert "added v6.1.10, v6.1.2" in res.stdout
+    res = cli("tags", "linux")
+    assert res.returncode == 0
+    lines = [ln.strip() for ln in res.stdout.splitlines()[1:]]
+    assert lines == ["v6.1.10  (newer)", "v6.1.2  <- base"]
+    assert cli("tags", "linux", "--newest").stdout.strip() == "v6.1.10"
+    res = cli("upstream", "sync", "glibc")
+    assert res.returncode == 1 and "error" in res.stderr
