@@ -305,7 +305,7 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "ukl_patchbot", *args], cwd=w.checkout, env=env, text=True,
-                              capture_output=True, timeout=120)
+                              capture_output=True, timeout=120, check=False)
 
     js = tmp_path / "r.json"
     res = cli("rebase", "v1.1", "--json", str(js))

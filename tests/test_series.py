@@ -82,7 +82,7 @@ def test_patch_paths_escaping(series_dir: Path, old: str, new: str, msg: str) ->
     p = _patch(series_dir)
     text = p.read_text()
     lines = text.split("\n")
-    idx = next(i for i, ln in enumerate(lines) if ln.startswith(("--- a/" if old == "a/f.c" else "+++ b/")))
+    idx = next(i for i, ln in enumerate(lines) if ln.startswith("--- a/" if old == "a/f.c" else "+++ b/"))
     lines[idx] = lines[idx].replace(old, new, 1)
     p.write_text("\n".join(lines))
     with pytest.raises(UserError, match=msg) as exc:

@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, cast
 
 from ukl_patchbot import gitops, versions
 from ukl_patchbot.errors import InfraError, UserError
@@ -243,6 +243,24 @@ def parse_tag_message(message: str) -> dict[str, str]:
     return out
 
 
+def _scan(outer: tarfile.TarFile, stream: _Stream, small: dict[str, bytes],
+          when: list[int]) -> None:
+    """Walk the .deb's data tarball: stream the upstream tarball, keep the Debian patches."""
+    for m in outer:
+        name = m.name.removeprefix("./")
+        if m.isreg() and _TARBALL.match(name) and not when:
+            src = outer.extractfile(m)
+            assert src is not None
+            inner_xz = lzma.LZMAFile(src)
+            with inner_xz, tarfile.open(fileobj=inner_xz, mode="r|") as inner:
+                stream.add_tar(inner)
+            when.append(int(m.mtime))
+        elif m.isreg() and "/debian/patches/" in name and m.size < 8 << 20:
+            src = outer.extractfile(m)
+            assert src is not None
+            small[name.split("/debian/patches/", 1)[1]] = src.read()
+
+
 def import_version(mirror: Path, deb: Path, dv: DebVersion, *, log_path: Path | None) -> str:
     """Stream ``deb`` into ``mirror`` as one commit and tag ``dv.tag``; returns the tag's commit.
 
@@ -257,22 +275,13 @@ def import_version(mirror: Path, deb: Path, dv: DebVersion, *, log_path: Path | 
         stream = _Stream(wf, 0)
         with open(deb, "rb") as f:
             size = _ar_member(f, "data.tar")
-            outer = tarfile.open(fileobj=lzma.LZMAFile(_Limited(f, size)), mode="r|")
-            for m in outer:
-                name = m.name.removeprefix("./")
-                if m.isreg() and _TARBALL.match(name) and not when:
-                    src = outer.extractfile(m)
-                    assert src is not None
-                    inner = tarfile.open(fileobj=lzma.LZMAFile(src), mode="r|")
-                    stream.add_tar(inner)
-                    when.append(int(m.mtime))
-                elif m.isreg() and "/debian/patches/" in name and m.size < 8 << 20:
-                    src = outer.extractfile(m)
-                    assert src is not None
-                    small[name.split("/debian/patches/", 1)[1]] = src.read()
+            xz = lzma.LZMAFile(cast(BinaryIO, _Limited(f, size)))
+            with xz, tarfile.open(fileobj=xz, mode="r|") as outer:
+                _scan(outer, stream, small, when)
         if not when:
             raise UserError(f"{deb}: no usr/src/*.tar.xz upstream tarball inside")
-        msg = f"Import {dv.package} {dv.version}\n\nUpstream tarball from the Debian package, unchanged.\n"
+        msg = (f"Import {dv.package} {dv.version}\n\n"
+               "Upstream tarball from the Debian package, unchanged.\n")
         stream.commit(ref, when[0], msg)
         if UPDATES_NAME not in small:
             _tag_cmd(wf, dv.tag, ref, when[0], tag_message(dv))

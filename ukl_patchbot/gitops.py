@@ -16,8 +16,9 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 from ukl_patchbot.errors import InfraError, UserError
 from ukl_patchbot.runner import CommandResult, run
@@ -190,7 +191,7 @@ def fast_import(
                         timeout=timeout,
                     )
                 )
-        except BaseException as exc:  # reported by the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 
     thread = threading.Thread(target=consume, name="fast-import", daemon=True)

@@ -22,15 +22,21 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from ukl_patchbot import fsutil, gitops, rebase_apply, series as series_mod, upstream
+from ukl_patchbot import fsutil, gitops, rebase_apply, upstream
+from ukl_patchbot import series as series_mod
 from ukl_patchbot.config import Config
 from ukl_patchbot.errors import UserError
-from ukl_patchbot.rebase_report import (HunkResult, HunkStatus, PatchResult, PatchStatus,
-                                        RebaseReport)
+from ukl_patchbot.rebase_report import (
+    HunkResult,
+    HunkStatus,
+    PatchResult,
+    PatchStatus,
+    RebaseReport,
+)
 from ukl_patchbot.series import Hunk, Patch, Series
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ changes, binary patches) goes to ``git am`` in a throwaway worktree.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ def locate(lines: list[bytes] | list[str], want: list[bytes] | list[str], start:
     if n == 0:
         return start
     last = len(lines) - n + 1
-    for d in range(0, max(start, last - start) + 1):
+    for d in range(max(start, last - start) + 1):
         for pos in ((start,) if d == 0 else (start + d, start - d)):
             if 1 <= pos <= last and lines[pos - 1] == want[0] and lines[pos - 1:pos - 1 + n] == want:
                 return pos
@@ -92,7 +93,7 @@ def apply_file(f: FileDiff, content: bytes | None, pos: list[int | None]) -> byt
         if not old or (moved and (h.old_start == 1 or h.lines[-1][:1] != " ")):
             raise ValueError("needs git")
         spans.append((p - 1, p - 1 + len(old), new))
-    for (a0, a1, _), (b0, _, _) in zip(spans, spans[1:]):
+    for (_a0, a1, _), (b0, _, _) in itertools.pairwise(spans):
         if b0 < a1:
             raise ValueError("overlapping hunks")
     for start, end, new in reversed(spans):

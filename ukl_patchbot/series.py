@@ -284,7 +284,7 @@ def read_base(directory: Path) -> str:
     try:
         data = tomllib.loads(meta.read_text())
     except FileNotFoundError:
-        raise _err(meta, None, "missing", hint=f'create it with a line: base = "<tag>"') from None
+        raise _err(meta, None, "missing", hint='create it with a line: base = "<tag>"') from None
     except tomllib.TOMLDecodeError as exc:
         raise _err(meta, getattr(exc, "lineno", None), f"invalid TOML: {exc}") from None
     base = data.get("base")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 _RELEASE = re.compile(r"^(\d+(?:\.\d+)*)(.*)$")
 _PRERELEASE = re.compile(r"^-?(rc|alpha|beta|pre)(\d*)$")

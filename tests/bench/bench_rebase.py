@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_rebase_real import LDS, MAKEFILE, NEW, SYS_CONTEXT, make_real_series  # noqa: E402
-from ukl_patchbot import config, debian, gitops, rebase, upstream  # noqa: E402
+from tests.test_rebase_real import LDS, MAKEFILE, NEW, SYS_CONTEXT, make_real_series
+from ukl_patchbot import config, debian, gitops, rebase, upstream
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]

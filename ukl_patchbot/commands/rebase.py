@@ -35,6 +35,7 @@ def _components_for(cfg, tag: str | None, wanted: str | None) -> list[str]:  # t
     if wanted is not None:
         cfg.component(wanted)
         return [wanted]
+    assert tag is not None
     matches = [c.name for c in cfg.components.values()
                if versions.tag_version(tag, c.tag_prefix) is not None]
     if not matches:
