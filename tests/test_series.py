@@ -129,3 +129,14 @@ def test_check_tree_path() -> None:
     for bad in ("../x", "a/../../x", "/abs", ".GIT/x", "a/.git"):
         with pytest.raises(UserError, match="p:7"):
             check_tree_path(bad, Path("p"), 7)
+
+
+def test_folded_and_encoded_subject(series_dir: Path) -> None:
+    p = _patch(series_dir)
+    text = p.read_text()
+    start = text.index("Subject: ")
+    end = text.index("\n", start)
+    p.write_text(text[:start] + "Subject: [PATCH 1/2] a subject folded\n over two lines =?UTF-8?q?=C3=A9?="
+                 + text[end:])
+    s = load_series(series_dir, "linux")
+    assert s.patches[0].subject == "[PATCH 1/2] a subject folded over two lines \u00e9"

@@ -120,7 +120,7 @@ def render_markdown(report: RebaseReport) -> str:
     out.append("")
     out += ["| # | patch | result | hunks |", "|---|---|---|---|"]
     for i, p in enumerate(report.patches, 1):
-        moved = [h for h in p.hunks if h.status != HunkStatus.EXACT]
+        moved = [h for h in p.hunks if h.status not in (HunkStatus.EXACT, HunkStatus.NEW_FILE)]
         hunks = f"{len(p.hunks)} ({len(moved)} moved/changed)" if moved else str(len(p.hunks))
         out.append(f"| {i} | {p.subject} | {_ICON[p.status]} {p.status} | {hunks} |")
     out.append("")

@@ -234,7 +234,9 @@ def parse_diff(text: str, where: Path, first_line: int = 1) -> tuple[FileDiff, .
 
 
 def _decode_header(value: str) -> str:
-    return str(email.header.make_header(email.header.decode_header(value))).replace("\n", " ")
+    # Unfold (RFC 5322: drop the line break, keep the whitespace), then decode RFC 2047 words.
+    value = re.sub(r"\r?\n(?=[ \t])", "", value)
+    return str(email.header.make_header(email.header.decode_header(value)))
 
 
 def parse_patch(path: Path, name: str) -> Patch:
