@@ -1,0 +1,48 @@
+"""The Debian imports on the real packages (slow: uses the persistent test cache)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REAL_LINUX_VERSIONS, git
+from ukl_patchbot import debian, gitops, upstream
+from ukl_patchbot.config import Config
+
+pytestmark = pytest.mark.slow
+
+
+def test_linux_sync_is_idempotent(linux_mirror: Path, real_config: Config) -> None:
+    res = upstream.sync(real_config, "linux", versions=list(REAL_LINUX_VERSIONS))
+    assert res.added == () and set(res.present) == {"v6.1.170", "v6.1.192"}
+    # Newest Debian revision of 6.1.192 (there are -1 and -2).
+    info = debian.parse_tag_message(gitops.tag_message(linux_mirror, "v6.1.192"))
+    assert info["revision"] == "6.1.192-2"
+    assert "SUBLEVEL = 170" in gitops.out(linux_mirror, "show", "v6.1.170:Makefile")
+
+
+def test_glibc_tag_is_upstream_plus_release_branch(glibc_mirror: Path, real_cache_dir: Path,
+                                                   tmp_path: Path) -> None:
+    tag = "glibc-2.36-deb12u14"
+    info = debian.parse_tag_message(gitops.tag_message(glibc_mirror, tag))
+    assert info == {"package": "glibc-source", "revision": "2.36-9+deb12u14"}
+    deb = next((real_cache_dir / "downloads").glob("glibc-source_2.36-9+deb12u14_*.deb"))
+    diff = subprocess.run(
+        ["sh", "-c", f"dpkg-deb --fsys-tarfile {deb} | "
+         "tar -xOf - ./usr/src/glibc/debian/patches/git-updates.diff"],
+        check=True, capture_output=True, timeout=300).stdout
+    (tmp_path / "u.diff").write_bytes(diff)
+    env = {"GIT_INDEX_FILE": str(tmp_path / "index")}
+    gitops.git(glibc_mirror, "read-tree", tag, extra_env=env)
+    # The release-branch update is exactly what the tag adds to upstream 2.36: it reverts
+    # cleanly (but for one binary test file a text diff cannot carry).
+    res = gitops.git(glibc_mirror, "apply", "--cached", "-R", "--check",
+                     "--exclude=timezone/testdata/XT6", str(tmp_path / "u.diff"),
+                     extra_env=env, check=False)
+    assert res.ok, res.stderr[-2000:]
+    # The parent is Debian's tree as shipped; Debian-only changes are gone from the tag.
+    changed = git(glibc_mirror, "diff", "--name-only", f"{tag}^", tag).splitlines()
+    assert len(changed) > 100 and any(p.startswith("localedata/") for p in changed)
+    assert '"stable"' in gitops.out(glibc_mirror, "show", f"{tag}:version.h")
