@@ -51,14 +51,19 @@ def compile_probe(
     glibc: GlibcBuild | None = None,
     source: Path = PROBE_SOURCE,
     log_path: Path | None = None,
+    defines: tuple[str, ...] = (),
 ) -> Path:
-    """Compile the probe: a static executable (classic) or an object file (ukl)."""
+    """Compile the probe: a static executable (classic) or an object file (ukl).
+
+    ``defines`` are extra ``-D`` macros (``PROBE_CRASH`` builds a probe that
+    faults right after its start marker, for the failure-is-loud tests).
+    """
     if variant not in VARIANTS:
         raise UserError(f"unknown variant {variant!r}", hint=f"use one of {', '.join(VARIANTS)}")
     if not source.is_file():
         raise UserError(f"probe source {source} does not exist")
     out_dir.mkdir(parents=True, exist_ok=True)
-    common = ["gcc", "-O2", "-Wall", f'-DPROBE_VARIANT="{variant}"']
+    common = ["gcc", "-O2", "-Wall", f'-DPROBE_VARIANT="{variant}"', *(f"-D{d}" for d in defines)]
     if variant == "classic":
         out = out_dir / "probe-classic"
         runner.run([*common, "-static", "-o", out, source], log_path=log_path, timeout=300, check=True)

@@ -67,6 +67,10 @@ int main(void)
 	printf("ukl-probe: start variant=%s cpl=%u pid=%d\n",
 	       PROBE_VARIANT, current_cpl(), (int)getpid());
 
+#ifdef PROBE_CRASH
+	/* Failure must be loud: a test builds the probe to fault here. */
+	*(volatile int *)16 = 1;
+#endif
 	if (tls_initialised != 42 || tls_zeroed[0] != 0)
 		return fail("tls initial image wrong");
 	tls_initialised++;
