@@ -134,17 +134,17 @@ def render_markdown(report: RebaseReport) -> str:
         for h in interesting:
             where = (f"found at line {h.new_start} (offset {h.offset:+d})"
                      if h.new_start is not None and h.offset is not None else "context not found")
-            out += [f"- `{h.file}` `{h.header}`: **{h.status}**, {where}"]
+            out += [f"`{h.file}` `{h.header}`: **{h.status}**, {where}", ""]
             if h.status in (HunkStatus.CHANGED, HunkStatus.CONFLICT):
-                out += ["", "  Expected by the patch:", ""]
-                out += ["  " + ln for ln in _fence("\n".join(h.expected), "c")]
-                out += ["", f"  In {report.new_base}:", ""]
-                out += ["  " + ln for ln in _fence("\n".join(h.actual) or "(nothing)", "c")]
+                out += ["Expected by the patch:", ""]
+                out += _fence("\n".join(h.expected))
+                out += ["", f"In {report.new_base}:", ""]
+                out += _fence("\n".join(h.actual) or "(nothing)")
                 if h.upstream_diff:
-                    out += ["", f"  Upstream change {report.old_base}..{report.new_base} here:", ""]
-                    out += ["  " + ln for ln in _fence(h.upstream_diff, "diff")]
+                    out += ["", f"Upstream change {report.old_base}..{report.new_base} here:", ""]
+                    out += _fence(h.upstream_diff, "diff")
                 if h.upstream_commits:
-                    out += ["", "  Upstream commits: " + "; ".join(h.upstream_commits)]
+                    out += ["", "Upstream commits: " + "; ".join(h.upstream_commits)]
                 out.append("")
         if p.detail:
             out += ["<details><summary>git output</summary>", ""]
