@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,26 +69,28 @@ def sync(
     *,
     versions: list[str] | None = None,
     log_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SyncResult:
     """Bring the mirror of ``component`` up to date; safe to run concurrently (file lock).
 
     ``versions`` limits the work to those versions or tags (``6.1.192`` or
     ``v6.1.192``); None means all a Debian upstream offers, or the needed tags
-    of a git upstream.
+    of a git upstream. ``progress`` hears one line per version imported.
     """
     comp = cfg.component(component)
     mirror = cfg.mirror_dir(component)
     with gitops.locked(_lock_path(cfg, component)):
         gitops.ensure_mirror(mirror)
         if comp.is_debian:
-            added, present = _sync_debian(cfg, comp, mirror, versions, log_dir)
+            added, present = _sync_debian(cfg, comp, mirror, versions, log_dir, progress)
         else:
             added, present = _sync_git(comp, mirror, versions, log_dir)
     return SyncResult(component, tuple(added), tuple(present), str(mirror))
 
 
 def _sync_debian(
-    cfg: Config, comp: Component, mirror: Path, requested: list[str] | None, log_dir: Path | None
+    cfg: Config, comp: Component, mirror: Path, requested: list[str] | None, log_dir: Path | None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[str], list[str]]:
     offered = [
         dv for dv in debian.available(comp.debian_package, comp.tag_prefix)
@@ -109,6 +112,8 @@ def _sync_debian(
             present.append(dv.tag)
             continue
         log_path = log_dir / f"import-{dv.tag}.log" if log_dir else None
+        if progress:
+            progress(f"{comp.name}: importing {dv.tag} ({dv.package} {dv.version})")
         deb = debian.download(dv, cfg.cache_dir / "downloads", log_path=log_path)
         debian.import_version(mirror, deb, dv, log_path=log_path)
         added.append(dv.tag)
