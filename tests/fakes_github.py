@@ -16,12 +16,14 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -65,6 +67,12 @@ class PullRequest:
     number: int
     head_sha: str
     files: list[str] = field(default_factory=list)
+    title: str = ""
+    body: str = ""
+    head_ref: str = "topic"
+    base_ref: str = "main"
+    state: str = "open"
+    user: str = "contributor"
 
 
 @dataclass
@@ -75,6 +83,14 @@ class FakeRepo:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> comment
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)  # number -> issue (not PRs)
+    # When set, a new pull request's head branch must exist in this git repository (the push
+    # remote of the weekly job's tests), as GitHub refuses a PR from a branch it does not have.
+    git_dir: Path | None = None
+
+    def next_number(self) -> int:
+        """Issues and pull requests share one numbering, as on GitHub."""
+        return max([0, *self.pulls, *self.issues]) + 1
 
 
 def _now() -> datetime:
@@ -188,7 +204,9 @@ class FakeGitHub:
         if fault is not None and not fault.apply:
             status, payload, headers = fault.status, {"message": "injected fault"}, fault.headers
         else:
-            status, payload, headers = self._dispatch(h.command, parts.path, body, rec.auth)
+            status, payload, headers = self._dispatch(
+                h.command, parts.path, body, rec.auth, rec.query
+            )
             if fault is not None:
                 status, payload, headers = (
                     fault.status,
@@ -207,7 +225,7 @@ class FakeGitHub:
 
     # -- behaviour ----------------------------------------------------------------
     def _dispatch(
-        self, method: str, path: str, body: Any, auth: str
+        self, method: str, path: str, body: Any, auth: str, query: dict[str, list[str]]
     ) -> tuple[int, Any, dict[str, str]]:
         for m, rx, fn, kind in self._routes():
             match = re.fullmatch(rx, path)
@@ -216,6 +234,7 @@ class FakeGitHub:
                 if denied:
                     return 401, {"message": denied}, {}
                 self._local.auth = auth.partition(" ")[2]
+                self._local.query = query
                 with self.lock:
                     status, payload = fn(body, *match.groups())
                 return status, payload, {}
@@ -243,6 +262,11 @@ class FakeGitHub:
         yield "POST", r"/app/installations/(\d+)/access_tokens", self._new_token, "jwt"
         yield "GET", r"/user", lambda _b: (200, self._user(PAT_USER)), "token"
         yield "GET", repo + r"/collaborators/([^/]+)/permission", self._permission, "token"
+        yield "GET", repo + r"/pulls", self._list_pulls, "token"
+        yield "POST", repo + r"/pulls", self._create_pull, "token"
+        yield "GET", repo + r"/issues", self._list_issues, "token"
+        yield "POST", repo + r"/issues", self._create_issue, "token"
+        yield "PATCH", repo + r"/issues/(\d+)", self._edit_issue, "token"
         yield "GET", repo + r"/pulls/(\d+)", self._get_pull, "token"
         yield "GET", repo + r"/pulls/(\d+)/files", self._pull_files, "token"
         yield "GET", repo + r"/issues/(\d+)", self._get_issue, "token"
@@ -294,17 +318,128 @@ class FakeGitHub:
     def _pull(self, full: str, n: str) -> PullRequest | None:
         return self.repo(full).pulls.get(int(n))
 
+    def _pull_json(self, full: str, pr: PullRequest) -> dict[str, Any]:
+        return {
+            "number": pr.number,
+            "state": pr.state,
+            "title": pr.title,
+            "body": pr.body,
+            "user": self._user(pr.user),
+            "url": f"{self.url}/repos/{full}/pulls/{pr.number}",
+            "html_url": f"https://github.invalid/{full}/pull/{pr.number}",
+            "head": {"sha": pr.head_sha, "ref": pr.head_ref},
+            "base": {"ref": pr.base_ref},
+        }
+
     def _get_pull(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
         pr = self._pull(full, n)
         if pr is None:
             return 404, {"message": "Not Found"}
-        return 200, {
-            "number": pr.number,
-            "state": "open",
-            "url": f"{self.url}/repos/{full}/pulls/{n}",
-            "head": {"sha": pr.head_sha, "ref": "topic"},
-            "base": {"ref": "main"},
+        return 200, self._pull_json(full, pr)
+
+    def _query(self) -> dict[str, list[str]]:
+        return self._local.query  # type: ignore[no-any-return]
+
+    def _list_pulls(self, _b: Any, full: str) -> tuple[int, Any]:
+        q = self._query()
+        state = q.get("state", ["open"])[0]
+        head = q.get("head", [""])[0].partition(":")[2]
+        out = [
+            self._pull_json(full, pr)
+            for pr in sorted(self.repo(full).pulls.values(), key=lambda p: p.number)
+            if state in ("all", pr.state) and (not head or pr.head_ref == head)
+        ]
+        return 200, out
+
+    def _branch_sha(self, r: FakeRepo, branch: str) -> str | None:
+        if r.git_dir is None:
+            return "0" * 40
+        res = subprocess.run(
+            ["git", "-C", str(r.git_dir), "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return res.stdout.strip() if res.returncode == 0 else None
+
+    def _create_pull(self, body: Any, full: str) -> tuple[int, Any]:
+        r = self.repo(full)
+        head = body["head"].partition(":")[2] or body["head"]
+        sha = self._branch_sha(r, head)
+        if sha is None:
+            return 422, {"message": "Validation Failed", "errors": [{"field": "head"}]}
+        if any(p.head_ref == head and p.state == "open" for p in r.pulls.values()):
+            return 422, {"message": f"A pull request already exists for {head}."}
+        pr = PullRequest(
+            r.next_number(),
+            sha,
+            title=body.get("title", ""),
+            body=body.get("body") or "",
+            head_ref=head,
+            base_ref=body["base"],
+            user=self._comment_author(),
+        )
+        r.pulls[pr.number] = pr
+        return 201, self._pull_json(full, pr)
+
+    def _issue_json(self, full: str, n: int) -> dict[str, Any] | None:
+        r = self.repo(full)
+        base = {
+            "number": n,
+            "url": f"{self.url}/repos/{full}/issues/{n}",
+            "comments_url": f"{self.url}/repos/{full}/issues/{n}/comments",
+            "html_url": f"https://github.invalid/{full}/issues/{n}",
         }
+        if n in r.issues:
+            i = r.issues[n]
+            return {**base, **{k: i[k] for k in ("title", "body", "state", "state_reason")},
+                    "user": self._user(i["user"])}
+        if n in r.pulls:
+            pr = r.pulls[n]
+            return {**base, "title": pr.title, "body": pr.body, "state": pr.state,
+                    "user": self._user(pr.user),
+                    "pull_request": {"url": f"{self.url}/repos/{full}/pulls/{n}"}}
+        return None
+
+    def _list_issues(self, _b: Any, full: str) -> tuple[int, Any]:
+        state = self._query().get("state", ["open"])[0]
+        r = self.repo(full)
+        out = []
+        for n in sorted({*r.issues, *r.pulls}):
+            item = self._issue_json(full, n)
+            if item is not None and state in ("all", item["state"]):
+                out.append(item)
+        return 200, out
+
+    def _create_issue(self, body: Any, full: str) -> tuple[int, Any]:
+        r = self.repo(full)
+        n = r.next_number()
+        r.issues[n] = {
+            "title": body["title"],
+            "body": body.get("body") or "",
+            "state": "open",
+            "state_reason": None,
+            "user": self._comment_author(),
+        }
+        return 201, self._issue_json(full, n)
+
+    def _edit_issue(self, body: Any, full: str, n: str) -> tuple[int, Any]:
+        r = self.repo(full)
+        num = int(n)
+        target: Any = r.issues.get(num)
+        if target is not None:
+            for key in ("title", "body", "state", "state_reason"):
+                if key in body:
+                    target[key] = body[key]
+            target["edits"] = target.get("edits", 0) + 1
+        elif num in r.pulls:
+            pr = r.pulls[num]
+            pr.title = body.get("title", pr.title)
+            pr.body = body.get("body", pr.body)
+            pr.state = body.get("state", pr.state)
+        else:
+            return 404, {"message": "Not Found"}
+        return 200, self._issue_json(full, num)
 
     def _pull_files(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
         pr = self._pull(full, n)
@@ -313,7 +448,8 @@ class FakeGitHub:
         return 200, [{"filename": f, "status": "modified", "sha": "0" * 40} for f in pr.files]
 
     def _get_issue(self, _b: Any, full: str, n: str) -> tuple[int, Any]:
-        return 200, {
+        known = self._issue_json(full, int(n))
+        return 200, known or {
             "number": int(n),
             "url": f"{self.url}/repos/{full}/issues/{n}",
             "comments_url": f"{self.url}/repos/{full}/issues/{n}/comments",

@@ -1,0 +1,382 @@
+"""`patchbot track` against the fake GitHub and a local bare repository as the push remote.
+
+The upstream is a real git repository (fetched by the real mirror sync), the
+series is rebased for real; only the check (build and boot) is a stand-in
+that returns the outcome a test asks for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.fakes_github import PAT, FakeGitHub, fake_github
+from ukl_patchbot import config, gitops, track, upstream
+from ukl_patchbot.errors import InfraError, UserError
+from ukl_patchbot.github import Credentials, GitHubClient, ReportError
+from ukl_patchbot.jobs import Conclusion, Job, JobOutcome
+from ukl_patchbot.track import LineStatus, TrackOptions
+
+__all__ = ["fake_github"]
+
+REPO = "ukl/patches"
+LINE_MARK = track.marker("linux", "1")
+
+
+def numbered(n: int = 30) -> str:
+    return "".join(f"sys line {i}\n" for i in range(1, n + 1))
+
+
+@dataclass
+class FakeCheck:
+    """Stands in for the pipeline: the conclusion per tag, every call recorded."""
+
+    verdicts: dict[str, Conclusion] = field(default_factory=dict)
+    summary: str = "| variant | result |\n|---|---|\n| classic | pass |\n| ukl | pass |\n"
+    calls: list[str] = field(default_factory=list)
+
+    def __call__(self, job: Job, cfg: config.Config) -> JobOutcome:
+        assert job.tag is not None
+        self.calls.append(job.tag)
+        verdict = self.verdicts.get(job.tag, Conclusion.SUCCESS)
+        title = f"{job.tag}: {'both variants boot' if verdict == Conclusion.SUCCESS else 'UKL boot fails'}"
+        return JobOutcome(job, verdict, title, f"report for {job.tag}\n\n{self.summary}",
+                          out_dir=str(cfg.cache_dir / "runs" / str(job.tag)))
+
+
+@dataclass
+class World:
+    upstream: Path
+    project: Path
+    remote: Path
+    cfg: config.Config
+    fake: FakeGitHub
+    gh: GitHubClient
+    check: FakeCheck
+
+    def tag_upstream(self, tag: str, text: str) -> None:
+        (self.upstream / "kernel" / "sys.c").write_text(text)
+        git(self.upstream, "commit", "-q", "-am", f"release {tag}")
+        git(self.upstream, "tag", "-a", tag, "-m", tag)
+
+    def run(self, **kw: object) -> list[track.LineResult]:
+        opts = TrackOptions(repo=REPO, **kw)  # type: ignore[arg-type]
+        return track.track(self.cfg, opts, self.gh, check=self.check)
+
+    def open_pulls(self) -> list[int]:
+        return sorted(n for n, p in self.fake.repo(REPO).pulls.items() if p.state == "open")
+
+    def issues(self, state: str = "open") -> list[int]:
+        return sorted(n for n, i in self.fake.repo(REPO).issues.items() if i["state"] == state)
+
+    def remote_file(self, branch: str, path: str) -> str:
+        return git(self.remote, "show", f"refs/heads/{branch}:{path}")
+
+
+def _series_patch(upstream: Path, tmp: Path) -> str:
+    """A real `git format-patch` of a UKL-ish change made on v1.0."""
+    work = tmp / "patch-work"
+    git(tmp, "clone", "-q", str(upstream), str(work))
+    git(work, "checkout", "-q", "v1.0")
+    text = (work / "kernel" / "sys.c").read_text().replace("sys line 10\n", "sys line 10 (UKL)\n")
+    (work / "kernel" / "sys.c").write_text(text)
+    git(work, "commit", "-q", "-am", "ukl: mark line 10")
+    return git(work, "format-patch", "-1", "--stdout") + "\n"
+
+
+@pytest.fixture
+def world(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[World]:
+    up = tmp_path / "upstream"
+    (up / "kernel").mkdir(parents=True)
+    git(up, "init", "-q")
+    (up / "kernel" / "sys.c").write_text(numbered())
+    git(up, "add", "-A")
+    git(up, "commit", "-q", "-m", "v1.0")
+    git(up, "tag", "-a", "v1.0", "-m", "v1.0")
+
+    proj = tmp_path / "project"
+    series = proj / "patchsets" / "linux"
+    series.mkdir(parents=True)
+    (series / "0001-ukl-mark-line-10.patch").write_text(_series_patch(up, tmp_path))
+    (series / "series").write_text("0001-ukl-mark-line-10.patch\n")
+    (series / "patchset.toml").write_text('base = "v1.0"\n')
+    (proj / "patchbot.toml").write_text(
+        f'[components.linux]\nupstream = "{up}"\ntag_prefix = "v"\n'
+        'series = "patchsets/linux"\ntracked = ["1"]\n\n'
+        '[components.glibc]\ntracked = []\n'
+    )
+    git(proj, "init", "-q")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-q", "-m", "series on v1.0")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(proj, "remote", "add", "origin", str(remote))
+    git(proj, "push", "-q", "origin", "main")
+
+    cfg = dataclasses.replace(config.load(proj / "patchbot.toml"), cache_dir=tmp_path / "cache")
+    fake_github.repo(REPO).git_dir = remote
+    gh = GitHubClient(Credentials(api_url=fake_github.url, token=PAT), pace=False)
+    yield World(up, proj, remote, cfg, fake_github, gh, FakeCheck())
+
+
+def writes(fake: FakeGitHub) -> list[str]:
+    return [f"{r.method} {r.path}" for r in fake.requests if r.method != "GET"]
+
+
+def test_no_new_tag_does_nothing(world: World) -> None:
+    [res] = world.run()
+    assert res.status == LineStatus.NOTHING_NEW
+    assert res.new_tags == ()
+    assert "nothing newer than v1.0" in res.actions[0]
+    assert world.check.calls == []
+    assert world.fake.requests == []  # not even a read
+    assert git(world.remote, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+
+
+def test_new_tag_opens_exactly_one_pr(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())  # the patch moves by one line
+    [res] = world.run()
+    assert res.status == LineStatus.PASSED, res
+    assert (res.tag, res.branch, res.pushed) == ("v1.1", "patchbot/linux-v1.1", True)
+    assert world.check.calls == ["v1.1"]
+    assert world.open_pulls() == [res.pr]
+    pr = world.fake.repo(REPO).pulls[res.pr]
+    assert (pr.head_ref, pr.base_ref) == ("patchbot/linux-v1.1", "main")
+    assert pr.title == "linux: carry the UKL series onto v1.1"
+    assert LINE_MARK in pr.body and "report for v1.1" in pr.body
+    assert "0001-ukl-mark-line-10.patch" in pr.body  # the per-patch table of the refresh
+    # The branch holds the refreshed series on top of the checkout's main.
+    assert 'base = "v1.1"' in world.remote_file(pr.head_ref, "patchsets/linux/patchset.toml")
+    patch = world.remote_file(pr.head_ref, "patchsets/linux/0001-ukl-mark-line-10.patch")
+    assert "@@ -8,7 +8,7 @@" in patch  # fresh context: one line further down than on v1.0
+    parent = git(world.remote, "rev-parse", f"refs/heads/{pr.head_ref}^")
+    assert parent == git(world.project, "rev-parse", "HEAD")
+    # The checkout itself is untouched.
+    assert (world.project / "patchsets/linux/patchset.toml").read_text() == 'base = "v1.0"\n'
+    assert git(world.project, "status", "--porcelain") == ""
+
+
+def test_second_run_updates_the_pr_without_pushing_again(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    [first] = world.run()
+    sha = git(world.remote, "rev-parse", "refs/heads/patchbot/linux-v1.1")
+    world.check.summary = "| variant | result |\n|---|---|\n| ukl | pass, getppid 41 ns |\n"
+    [second] = world.run()
+    assert second.status == LineStatus.PASSED
+    assert second.pr == first.pr and second.pushed is False
+    assert world.open_pulls() == [first.pr]
+    assert len(world.fake.calls("POST", r"/pulls$")) == 1
+    assert "getppid 41 ns" in world.fake.repo(REPO).pulls[first.pr].body
+    assert f"updated pull request #{first.pr}" in second.actions
+    # Same inputs, same commit: the branch did not move.
+    assert git(world.remote, "rev-parse", "refs/heads/patchbot/linux-v1.1") == sha
+    before = len(writes(world.fake))
+    [third] = world.run()
+    assert f"pull request #{first.pr} already up to date" in third.actions
+    assert len(writes(world.fake)) == before  # nothing changed, nothing written
+
+
+def test_newer_tag_supersedes_the_older_pr(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    [first] = world.run()
+    world.tag_upstream("v1.2", "two\nnew lines\n" + numbered())
+    [second] = world.run()
+    assert second.tag == "v1.2" and second.pr != first.pr
+    assert world.open_pulls() == [second.pr]
+    old = world.fake.repo(REPO).pulls[first.pr]
+    assert old.state == "closed"
+    notes = [c["body"] for c in world.fake.repo(REPO).comments.values()
+             if c["issue"] == first.pr]
+    assert notes == [f"Superseded by #{second.pr}, which carries the series onto the newer tag "
+                     "`v1.2`."]
+
+
+def test_failure_opens_one_issue_updated_not_duplicated(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.check.verdicts["v1.1"] = Conclusion.FAILURE
+    [res] = world.run()
+    assert res.status == LineStatus.FAILED and res.pr is None
+    assert world.open_pulls() == []
+    assert git(world.remote, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+    assert world.issues() == [res.issue]
+    issue = world.fake.repo(REPO).issues[res.issue]
+    assert "fails on v1.1" in issue["title"]
+    assert LINE_MARK in issue["body"]
+    assert "patchbot rebase v1.1 --component linux --keep-worktree" in issue["body"]
+    assert "patchbot check v1.1" in issue["body"] and "report for v1.1" in issue["body"]
+    # The next week: a newer tag fails too. Same issue, new text.
+    world.tag_upstream("v1.2", "two\nnew lines\n" + numbered())
+    world.check.verdicts["v1.2"] = Conclusion.FAILURE
+    [again] = world.run()
+    assert again.issue == res.issue
+    assert world.issues() == [res.issue]
+    assert len(world.fake.calls("POST", r"/issues$")) == 1
+    assert "fails on v1.2" in world.fake.repo(REPO).issues[res.issue]["title"]
+
+
+def test_later_passing_run_closes_the_issue(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.check.verdicts["v1.1"] = Conclusion.FAILURE
+    [failed] = world.run()
+    world.check.verdicts["v1.1"] = Conclusion.SUCCESS  # fixed upstream or in the infrastructure
+    [passed] = world.run()
+    assert passed.status == LineStatus.PASSED
+    assert failed.issue in passed.closed
+    issue = world.fake.repo(REPO).issues[failed.issue]
+    assert (issue["state"], issue["state_reason"]) == ("closed", "completed")
+    comments = [c["body"] for c in world.fake.repo(REPO).comments.values()
+                if c["issue"] == failed.issue]
+    assert comments == [f"The series now passes the full check on `v1.1`: see #{passed.pr}. "
+                        "Closing."]
+    [third] = world.run()
+    assert third.closed == ()  # nothing left to close, and no second comment
+    assert len(world.fake.calls("POST", rf"/issues/{failed.issue}/comments$")) == 1
+
+
+def test_series_that_no_longer_applies_becomes_an_issue_even_if_the_check_passed(
+    world: World,
+) -> None:
+    world.tag_upstream("v1.1", numbered().replace("sys line 10\n", "sys line 10 upstream\n"))
+    [res] = world.run()
+    assert res.status == LineStatus.FAILED
+    body = world.fake.repo(REPO).issues[res.issue]["body"]
+    assert "conflict" in body.lower()
+    assert world.open_pulls() == []
+
+
+def test_error_outcome_reports_nothing(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.check.verdicts["v1.1"] = Conclusion.ERROR
+    [res] = world.run()
+    assert res.status == LineStatus.ERROR
+    assert writes(world.fake) == []
+
+
+def test_each_checks_every_new_tag_and_stops_at_the_first_failure(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.tag_upstream("v1.2", "two\nnew lines\n" + numbered())
+    world.tag_upstream("v1.3", "three\nnew\nlines\n" + numbered())
+    world.check.verdicts["v1.3"] = Conclusion.FAILURE
+    # A git upstream is fetched shallow (base and newest); --each walks what the mirror holds.
+    upstream.sync(world.cfg, "linux", versions=["1.0", "1.1", "1.2", "1.3"])
+    [res] = world.run(each=True)
+    assert world.check.calls == ["v1.1", "v1.2", "v1.3"]
+    assert res.status == LineStatus.FAILED and res.tag == "v1.3"
+    [pr] = world.open_pulls()
+    assert world.fake.repo(REPO).pulls[pr].head_ref == "patchbot/linux-v1.2"
+    assert world.issues() == [res.issue]
+
+
+def test_dry_run_changes_nothing(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    [res] = world.run(dry_run=True)
+    assert res.status == LineStatus.PLANNED and res.tag == "v1.1"
+    text = "\n".join(res.actions)
+    assert "git push --force origin '<commit>:refs/heads/patchbot/linux-v1.1'" in text
+    assert "patchbot check v1.1" in text
+    assert world.check.calls == []
+    assert writes(world.fake) == []
+    assert git(world.remote, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+
+
+def test_kill_after_push_then_rerun_opens_one_pr(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.fake.fail("POST", r"/pulls$", 500, times=10)  # GitHub down right after the push
+    with pytest.raises(ReportError):
+        world.run()
+    assert git(world.remote, "rev-parse", "--verify", "refs/heads/patchbot/linux-v1.1")
+    world.fake.faults.clear()
+    [res] = world.run()
+    assert res.pushed is False and world.open_pulls() == [res.pr]
+
+
+def test_lost_answer_to_create_does_not_duplicate(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.fake.fail("POST", r"/pulls$", 502, apply=True)  # created, but the answer is lost
+    world.check.verdicts["v1.1"] = Conclusion.SUCCESS
+    [res] = world.run()
+    assert world.open_pulls() == [res.pr]
+    world.tag_upstream("v1.2", "two\nnew lines\n" + numbered())
+    world.check.verdicts["v1.2"] = Conclusion.FAILURE
+    world.fake.fail("POST", r"/issues$", 502, apply=True)
+    [failed] = world.run()
+    assert world.issues() == [failed.issue]
+
+
+def test_a_second_run_at_the_same_time_is_refused(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    with gitops.locked(world.cfg.cache_dir / "track.lock"):
+        with pytest.raises(InfraError, match="another patchbot track"):
+            world.run()
+    assert world.check.calls == [] and writes(world.fake) == []
+    [res] = world.run()  # once the first one is done
+    assert res.status == LineStatus.PASSED
+
+
+def test_concurrent_runs_converge_on_one_pr(world: World, tmp_path: Path) -> None:
+    """Two real processes at once (the second waits for the lock): one branch, one PR."""
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    env = {**os.environ, "PATCHBOT_GITHUB_TOKEN": PAT, "PATCHBOT_GITHUB_API_URL": world.fake.url,
+           "PATCHBOT_GITHUB_PACE": "0", "PATCHBOT_CACHE_DIR": str(world.cfg.cache_dir)}
+    argv = [sys.executable, "-m", "ukl_patchbot", "--config", str(world.project / "patchbot.toml"),
+            "track", "--repo", REPO, "--wait", "120", "--check", "tests.test_track:passing_check"]
+    procs = [subprocess.Popen(argv, env=env, cwd=Path(__file__).parent.parent,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert len(world.open_pulls()) == 1
+    assert len(world.fake.calls("POST", r"/pulls$")) == 1
+    texts = "".join(o for o, _ in outs)
+    assert "opened pull request" in texts and "already up to date" in texts
+
+
+def passing_check(job: Job, cfg: config.Config) -> JobOutcome:
+    """For the CLI: every tag passes."""
+    return JobOutcome(job, Conclusion.SUCCESS, f"{job.tag}: both variants boot", "all good\n")
+
+
+def test_cli_json_and_exit_codes(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                 ) -> None:
+    from ukl_patchbot import cli
+
+    monkeypatch.setenv("PATCHBOT_GITHUB_TOKEN", PAT)
+    monkeypatch.setenv("PATCHBOT_GITHUB_API_URL", world.fake.url)
+    monkeypatch.setenv("PATCHBOT_GITHUB_PACE", "0")
+    monkeypatch.setenv("PATCHBOT_CACHE_DIR", str(world.cfg.cache_dir))
+    base = ["--config", str(world.project / "patchbot.toml"), "track", "--repo", REPO]
+    out = tmp_path / "track.json"
+    assert cli.main([*base, "--json", str(out)]) == 0  # nothing new
+    assert json.loads(out.read_text())[0]["status"] == "nothing-new"
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    assert cli.main([*base, "--check", "tests.test_track:failing_check"]) == 2
+    assert cli.main([*base, "--check", "tests.test_track:passing_check", "--json", str(out)]) == 0
+    [line] = json.loads(out.read_text())
+    assert line["status"] == "passed" and line["branch"] == "patchbot/linux-v1.1"
+    assert world.issues() == [] and len(world.open_pulls()) == 1
+
+
+def failing_check(job: Job, cfg: config.Config) -> JobOutcome:
+    return JobOutcome(job, Conclusion.FAILURE, f"{job.tag}: UKL boot fails", "oops\n")
+
+
+def test_track_without_github_is_a_user_error(world: World) -> None:
+    with pytest.raises(UserError, match="needs a GitHub repository"):
+        track.track(world.cfg, TrackOptions(), None, check=world.check)
+
+
+def test_new_tags_by_version_not_spelling() -> None:
+    comp = config.Component("linux", "x", "v", Path("s"), ("6.1",))
+    tags = ["v6.1.99", "v6.1.170", "v6.1.192", "v6.10.1", "v6.1.200-rc1", "v6.2"]
+    assert track.new_tags(comp, "6.1", tags, "v6.1.170") == ["v6.1.192"]
+    assert track.new_tags(comp, "6.1", tags, None) == ["v6.1.99", "v6.1.170", "v6.1.192"]
+    assert track.new_tags(comp, "6.10", tags, "v6.1.192") == ["v6.10.1"]
