@@ -38,6 +38,10 @@ IMPORT_EMAIL = "patchbot@localhost"
 IMPORT_TIMEOUT = 1800.0
 UPDATES_DIFF = "debian/patches/git-updates.diff"
 UPDATES_NAME = "git-updates.diff"
+# Debian patches kept applied: Debian's glibc tarball has no manual/ (the GFDL
+# manual is not DFSG-free) and this patch puts a stub manual/Makefile there;
+# reverting it leaves a tree whose `make` fails on the missing manual subdir.
+KEEP_APPLIED = frozenset({"all/local-remove-manual.diff"})
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 _CHUNK = 1 << 20
 
@@ -336,7 +340,8 @@ def _revert_debian_patches(
     with tempfile.TemporaryDirectory(prefix="patchbot-import-") as tmp:
         env_idx = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         gitops.git(mirror, "read-tree", shipped_ref, extra_env=env_idx)
-        for name, strip in reversed(entries[1:]):
+        reverted = [(name, strip) for name, strip in entries[1:] if name not in KEEP_APPLIED]
+        for name, strip in reversed(reverted):
             if name not in patches:
                 raise InfraError(f"{dv.package} {dv.version}: series names missing patch {name}")
             path = Path(tmp) / "p.diff"
@@ -359,7 +364,7 @@ def _revert_debian_patches(
     msg = (
         f"Revert Debian's own patches of {dv.package} {dv.version}\n\n"
         f"Leaves upstream glibc plus {UPDATES_DIFF}:\n{first}\n"
-        f"Reverted {len(entries) - 1} Debian patches.\n"
+        f"Reverted {len(reverted)} Debian patches; kept {', '.join(sorted(KEEP_APPLIED))}.\n"
     )
     commit = gitops.git(mirror, "commit-tree", tree, "-p", shipped_ref, "-m", msg,
                         extra_env=env).stdout.strip()
