@@ -158,6 +158,15 @@ def test_attribution_cases() -> None:
     assert only_classic.attribution == Attribution.CLASSIC_ONLY
 
 
+def test_userland_failure_blames_the_build_not_the_config() -> None:
+    ukl = VariantResult("ukl", ConfigResult(ConfigStatus.SKIPPED),
+                        BuildResult(BuildStatus.FAILED, 0.0, 0, ("glibc (UKL) failed:", "x")),
+                        BootResult(BootStatus.SKIPPED))
+    r = make((classic_pass(), ukl))
+    assert ukl.failed_step == "build"
+    assert r.attribution == Attribution.UKL_DELTA and "fails (build)" in r.attribution_text
+
+
 def test_ratio_is_ukl_over_classic() -> None:
     r = CASES["all-pass"]()
     classic = r.variant("classic")

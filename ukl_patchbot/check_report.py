@@ -72,13 +72,14 @@ class VariantResult:
 
     @property
     def failed_step(self) -> str | None:
-        if not self.config.ok:
+        """The first step that failed; a step that was never reached is not blamed."""
+        if self.config.status in (ConfigStatus.DROPPED, ConfigStatus.FAILED):
             return "config"
-        if not self.build.ok:
+        if self.build.status == BuildStatus.FAILED:
             return "build"
-        if not self.boot.ok:
+        if self.boot.status not in (BootStatus.PASS, BootStatus.SKIPPED):
             return "boot"
-        return None
+        return None if self.ok else "config"
 
 
 @dataclass(frozen=True)
