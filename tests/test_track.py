@@ -124,7 +124,9 @@ def world(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[World]:
 
     cfg = dataclasses.replace(config.load(proj / "patchbot.toml"), cache_dir=tmp_path / "cache")
     fake_github.repo(REPO).git_dir = remote
-    gh = GitHubClient(Credentials(api_url=fake_github.url, token=PAT), pace=False)
+    # No waiting between retries: the fault tests retry GitHub errors several times.
+    gh = GitHubClient(Credentials(api_url=fake_github.url, token=PAT), pace=False,
+                      sleep=lambda _s: None)
     yield World(up, proj, remote, cfg, fake_github, gh, FakeCheck())
 
 
