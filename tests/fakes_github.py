@@ -356,6 +356,7 @@ class FakeGitHub:
             return "0" * 40
         res = subprocess.run(
             ["git", "-C", str(r.git_dir), "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+            check=False,
             capture_output=True,
             text=True,
             timeout=30,

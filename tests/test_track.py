@@ -130,6 +130,11 @@ def world(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[World]:
     yield World(up, proj, remote, cfg, fake_github, gh, FakeCheck())
 
 
+def num(n: int | None) -> int:
+    assert n is not None
+    return n
+
+
 def writes(fake: FakeGitHub) -> list[str]:
     return [f"{r.method} {r.path}" for r in fake.requests if r.method != "GET"]
 
@@ -151,7 +156,7 @@ def test_new_tag_opens_exactly_one_pr(world: World) -> None:
     assert (res.tag, res.branch, res.pushed) == ("v1.1", "patchbot/linux-v1.1", True)
     assert world.check.calls == ["v1.1"]
     assert world.open_pulls() == [res.pr]
-    pr = world.fake.repo(REPO).pulls[res.pr]
+    pr = world.fake.repo(REPO).pulls[num(res.pr)]
     assert (pr.head_ref, pr.base_ref) == ("patchbot/linux-v1.1", "main")
     assert pr.title == "linux: carry the UKL series onto v1.1"
     assert LINE_MARK in pr.body and "report for v1.1" in pr.body
@@ -177,7 +182,7 @@ def test_second_run_updates_the_pr_without_pushing_again(world: World) -> None:
     assert second.pr == first.pr and second.pushed is False
     assert world.open_pulls() == [first.pr]
     assert len(world.fake.calls("POST", r"/pulls$")) == 1
-    assert "getppid 41 ns" in world.fake.repo(REPO).pulls[first.pr].body
+    assert "getppid 41 ns" in world.fake.repo(REPO).pulls[num(first.pr)].body
     assert f"updated pull request #{first.pr}" in second.actions
     # Same inputs, same commit: the branch did not move.
     assert git(world.remote, "rev-parse", "refs/heads/patchbot/linux-v1.1") == sha
@@ -194,12 +199,12 @@ def test_newer_tag_supersedes_the_older_pr(world: World) -> None:
     [second] = world.run()
     assert second.tag == "v1.2" and second.pr != first.pr
     assert world.open_pulls() == [second.pr]
-    old = world.fake.repo(REPO).pulls[first.pr]
+    old = world.fake.repo(REPO).pulls[num(first.pr)]
     assert old.state == "closed"
     notes = [c["body"] for c in world.fake.repo(REPO).comments.values()
              if c["issue"] == first.pr]
-    assert notes == [f"Superseded by #{second.pr}, which carries the series onto the newer tag "
-                     "`v1.2`."]
+    assert notes == [(f"Superseded by #{second.pr}, which carries the series onto the newer tag "
+                     "`v1.2`.")]
 
 
 def test_failure_opens_one_issue_updated_not_duplicated(world: World) -> None:
@@ -210,7 +215,7 @@ def test_failure_opens_one_issue_updated_not_duplicated(world: World) -> None:
     assert world.open_pulls() == []
     assert git(world.remote, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
     assert world.issues() == [res.issue]
-    issue = world.fake.repo(REPO).issues[res.issue]
+    issue = world.fake.repo(REPO).issues[num(res.issue)]
     assert "fails on v1.1" in issue["title"]
     assert LINE_MARK in issue["body"]
     assert "patchbot rebase v1.1 --component linux --keep-worktree" in issue["body"]
@@ -222,7 +227,7 @@ def test_failure_opens_one_issue_updated_not_duplicated(world: World) -> None:
     assert again.issue == res.issue
     assert world.issues() == [res.issue]
     assert len(world.fake.calls("POST", r"/issues$")) == 1
-    assert "fails on v1.2" in world.fake.repo(REPO).issues[res.issue]["title"]
+    assert "fails on v1.2" in world.fake.repo(REPO).issues[num(res.issue)]["title"]
 
 
 def test_later_passing_run_closes_the_issue(world: World) -> None:
@@ -233,12 +238,12 @@ def test_later_passing_run_closes_the_issue(world: World) -> None:
     [passed] = world.run()
     assert passed.status == LineStatus.PASSED
     assert failed.issue in passed.closed
-    issue = world.fake.repo(REPO).issues[failed.issue]
+    issue = world.fake.repo(REPO).issues[num(failed.issue)]
     assert (issue["state"], issue["state_reason"]) == ("closed", "completed")
     comments = [c["body"] for c in world.fake.repo(REPO).comments.values()
                 if c["issue"] == failed.issue]
-    assert comments == [f"The series now passes the full check on `v1.1`: see #{passed.pr}. "
-                        "Closing."]
+    assert comments == [(f"The series now passes the full check on `v1.1`: see #{passed.pr}. "
+                        "Closing.")]
     [third] = world.run()
     assert third.closed == ()  # nothing left to close, and no second comment
     assert len(world.fake.calls("POST", rf"/issues/{failed.issue}/comments$")) == 1
@@ -250,7 +255,7 @@ def test_series_that_no_longer_applies_becomes_an_issue_even_if_the_check_passed
     world.tag_upstream("v1.1", numbered().replace("sys line 10\n", "sys line 10 upstream\n"))
     [res] = world.run()
     assert res.status == LineStatus.FAILED
-    body = world.fake.repo(REPO).issues[res.issue]["body"]
+    body = world.fake.repo(REPO).issues[num(res.issue)]["body"]
     assert "conflict" in body.lower()
     assert world.open_pulls() == []
 
@@ -316,9 +321,9 @@ def test_lost_answer_to_create_does_not_duplicate(world: World) -> None:
 
 def test_a_second_run_at_the_same_time_is_refused(world: World) -> None:
     world.tag_upstream("v1.1", "new top line\n" + numbered())
-    with gitops.locked(world.cfg.cache_dir / "track.lock"):
-        with pytest.raises(InfraError, match="another patchbot track"):
-            world.run()
+    with (gitops.locked(world.cfg.cache_dir / "track.lock"),
+          pytest.raises(InfraError, match="another patchbot track")):
+        world.run()
     assert world.check.calls == [] and writes(world.fake) == []
     [res] = world.run()  # once the first one is done
     assert res.status == LineStatus.PASSED

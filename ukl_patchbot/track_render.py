@@ -42,12 +42,12 @@ def pr_body(marker: str, component: str, line: str, base: str | None, tag: str,
             outcome: JobOutcome, rebase_md: str) -> str:
     """The pull request text: what moved, the check report, the series refresh."""
     head = [marker,
-            f"The UKL {component} series, carried from {_base_text(base)} onto `{tag}` "
+            (f"The UKL {component} series, carried from {_base_text(base)} onto `{tag}` "
             f"(tracked line {line}) by `patchbot track`. The full check passed: "
-            f"{outcome.title}.",
+            f"{outcome.title}."),
             "",
-            "This branch is force-pushed when the series on the base branch changes; "
-            "a newer tag of the line replaces this pull request with a new one.",
+            ("This branch is force-pushed when the series on the base branch changes; "
+            "a newer tag of the line replaces this pull request with a new one."),
             ""]
     refresh = truncate(rebase_md, MAX_COMMENT // 3, None)
     report = truncate(outcome.summary_md, MAX_COMMENT - _HEAD_ROOM - len(refresh),
@@ -61,8 +61,8 @@ def issue_body(marker: str, component: str, line: str, base: str | None, tag: st
                outcome: JobOutcome, reproduce: Iterable[str]) -> str:
     """The issue text: what failed, how to reproduce it by hand, the report."""
     head = [marker,
-            f"`patchbot track` could not carry the UKL {component} series from "
-            f"{_base_text(base)} onto `{tag}` (tracked line {line}): {outcome.title}.",
+            (f"`patchbot track` could not carry the UKL {component} series from "
+            f"{_base_text(base)} onto `{tag}` (tracked line {line}): {outcome.title}."),
             "",
             "Reproduce by hand in a checkout of this repository:",
             "",

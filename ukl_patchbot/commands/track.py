@@ -54,7 +54,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         install_log_redaction()
         pace = os.environ.get("PATCHBOT_GITHUB_PACE", "1") != "0"
         gh = GitHubClient(Credentials.from_env(), pace=pace)
-    check = track.check_tag
+    check: track.CheckFn = track.check_tag
     if args.check:
         from ukl_patchbot.botworker import load_executor
 
