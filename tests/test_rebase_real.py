@@ -92,6 +92,17 @@ def test_real_series_clean_offset_context_changed(
     assert report.range_diff.count(" = ") + report.range_diff.count(" ! ") == 3
     tree = gitops.out(linux_mirror, "show", f"{report.applied_ref}:Makefile")
     assert "SUBLEVEL = 192" in tree and "# UKL: the application archive" in tree
+    # The tree equals what `git am -3` of the original patches makes (the in-memory 3-way).
+    originals = []
+    for n in names:
+        (tmp_path / n).write_bytes(before[n])
+        originals.append(str(tmp_path / n))
+    with gitops.temp_worktree(linux_mirror, NEW, sparse_paths=["Makefile", "kernel/sys.c",
+                                                               "arch/x86/kernel/vmlinux.lds.S"],
+                              work_root=tmp_path / "wt-am") as wt:
+        gitops.git(wt, "am", "-q", "-3", *originals)
+        assert gitops.out(wt, "rev-parse", "HEAD^{tree}") == gitops.out(
+            linux_mirror, "rev-parse", f"{report.applied_ref}^{{tree}}")
     # Rebasing the refreshed series again is clean all the way.
     again = rebase.rebase_series(cfg, "linux", NEW, dry_run=True)
     assert [p.status for p in again.patches] == [PatchStatus.CLEAN] * 3
