@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from tests.fakes_github import PAT, FakeGitHub, fake_github
 from ukl_patchbot import config, gitops, track, upstream
 from ukl_patchbot.errors import InfraError, UserError
 from ukl_patchbot.github import Credentials, GitHubClient, ReportError
-from ukl_patchbot.jobs import Conclusion, Job, JobOutcome
+from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome
 from ukl_patchbot.track import LineStatus, TrackOptions
 
 __all__ = ["fake_github"]
@@ -145,8 +146,28 @@ def test_no_new_tag_does_nothing(world: World) -> None:
     assert res.new_tags == ()
     assert "nothing newer than v1.0" in res.actions[0]
     assert world.check.calls == []
-    assert world.fake.requests == []  # not even a read
+    assert writes(world.fake) == []  # only looked for stale threads of ours
     assert git(world.remote, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+
+
+def test_nothing_new_closes_what_a_maintainer_made_stale(world: World) -> None:
+    """The maintainer carried the series onto v1.1 by hand: our PR and issue are stale."""
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.check.verdicts["v1.1"] = Conclusion.FAILURE
+    [failed] = world.run()
+    world.tag_upstream("v1.2", "two\nnew lines\n" + numbered())
+    [passed] = world.run()  # opens the v1.2 PR, closes the issue
+    assert world.issues("closed") == [failed.issue] and world.open_pulls() == [passed.pr]
+    (world.project / "patchsets/linux/patchset.toml").write_text('base = "v1.2"\n')
+    git(world.project, "commit", "-q", "-am", "series on v1.2, by hand")
+    [res] = world.run()
+    assert res.status == LineStatus.NOTHING_NEW and res.closed == (passed.pr,)
+    assert world.open_pulls() == [] and world.check.calls == ["v1.1", "v1.2"]
+    notes = [c["body"] for c in world.fake.repo(REPO).comments.values()
+             if c["issue"] == passed.pr]
+    assert len(notes) == 1 and "base is now `v1.2`" in notes[0]
+    [again] = world.run()
+    assert again.closed == ()
 
 
 def test_new_tag_opens_exactly_one_pr(world: World) -> None:
@@ -379,6 +400,63 @@ def failing_check(job: Job, cfg: config.Config) -> JobOutcome:
 def test_track_without_github_is_a_user_error(world: World) -> None:
     with pytest.raises(UserError, match="needs a GitHub repository"):
         track.track(world.cfg, TrackOptions(), None, check=world.check)
+
+
+def test_check_tag_asks_the_pipeline_for_the_right_pair(world: World,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Linux tag is checked with glibc at its base; a glibc tag with Linux at its base."""
+    from ukl_patchbot import pipeline
+    from ukl_patchbot.check_report import Attribution, CheckReport, Verdict
+
+    seen: list[pipeline.CheckRequest] = []
+
+    def run_check(cfg: config.Config, req: pipeline.CheckRequest, **_kw: object) -> CheckReport:
+        seen.append(req)
+        if req.glibc_tag == "glibc-broken":
+            raise UserError("unknown glibc tag 'glibc-broken'")
+        return CheckReport("linux", req.tag or "", Verdict.PASS, Attribution.NONE, "all good")
+
+    monkeypatch.setattr(pipeline, "run_check", run_check)
+    out = track.check_tag(Job(JobKind.CHECK, component="linux", tag="v1.1"), world.cfg)
+    assert out.conclusion == Conclusion.SUCCESS and "v1.1" in out.summary_md
+    assert (seen[-1].tag, seen[-1].glibc_tag) == ("v1.1", None)
+    out = track.check_tag(Job(JobKind.CHECK, component="glibc", tag="glibc-2.36-x"), world.cfg)
+    assert (seen[-1].tag, seen[-1].glibc_tag) == ("v1.0", "glibc-2.36-x")
+    out = track.check_tag(Job(JobKind.CHECK, component="glibc", tag="glibc-broken"), world.cfg)
+    assert out.conclusion == Conclusion.ERROR and "glibc-broken" in out.summary_md
+
+
+def slow_check(job: Job, cfg: config.Config) -> JobOutcome:
+    """For the kill test: announce the check, then take long enough to be killed in it."""
+    Path(os.environ["PATCHBOT_TEST_STARTED"]).write_text(str(job.tag))
+    time.sleep(60)
+    return passing_check(job, cfg)
+
+
+def test_killed_mid_check_then_rerun(world: World, tmp_path: Path) -> None:
+    """SIGKILL while the check runs: the lock dies with the process, the rerun finishes."""
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    started = tmp_path / "started"
+    env = {**os.environ, "PATCHBOT_GITHUB_TOKEN": PAT, "PATCHBOT_GITHUB_API_URL": world.fake.url,
+           "PATCHBOT_GITHUB_PACE": "0", "PATCHBOT_CACHE_DIR": str(world.cfg.cache_dir),
+           "PATCHBOT_TEST_STARTED": str(started)}
+    argv = [sys.executable, "-m", "ukl_patchbot", "--config", str(world.project / "patchbot.toml"),
+            "track", "--repo", REPO]
+    proc = subprocess.Popen([*argv, "--check", "tests.test_track:slow_check"], env=env,
+                            cwd=Path(__file__).parent.parent, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert started.read_text() == "v1.1"
+    proc.kill()
+    proc.wait(timeout=30)
+    done = subprocess.run([*argv, "--check", "tests.test_track:passing_check"], env=env,
+                          cwd=Path(__file__).parent.parent, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "opened pull request" in done.stdout
+    assert len(world.open_pulls()) == 1
 
 
 def test_new_tags_by_version_not_spelling() -> None:

@@ -41,6 +41,7 @@ from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome
 
 if TYPE_CHECKING:
     from ukl_patchbot.github import GitHubClient
+    from ukl_patchbot.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def new_tags(comp: Component, line: str, tags: list[str], base: str | None) -> l
     return versions.sort_tags(out, comp.tag_prefix, newest_first=False)
 
 
-def check_tag(job: Job, cfg: Config) -> JobOutcome:
+def check_tag(job: Job, cfg: Config, progress: Progress | None = None) -> JobOutcome:
     """The full check of one tag (rebase, build, boot both variants) as a `JobOutcome`.
 
     A Linux tag is checked with glibc at its series base; a glibc tag with
@@ -124,7 +125,7 @@ def check_tag(job: Job, cfg: Config) -> JobOutcome:
                                         glibc_tag=job.tag)
         else:
             req = pipeline.CheckRequest(tag=job.tag)
-        return pipeline.outcome_for(job, pipeline.run_check(cfg, req))
+        return pipeline.outcome_for(job, pipeline.run_check(cfg, req, progress=progress))
     except PatchbotError as exc:
         log.warning("check of %s %s failed: %s", job.component, job.tag, exc)
         return JobOutcome(job, Conclusion.ERROR, "patchbot could not run the check",
@@ -280,6 +281,24 @@ def _on_fail(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
                      actions=(action,), detail=outcome.title)
 
 
+def _nothing_new(ln: _Line) -> LineResult:
+    """Nothing to check. A pull request or issue of ours still open for the line is stale.
+
+    The series base is at or past every tag of the line, so a maintainer has
+    carried the series by hand (or merged elsewhere): say so and close them.
+    """
+    acts = [f"nothing newer than {ln.base} in {ln.comp.name} {ln.line}"]
+    closed = []
+    if ln.gh is not None and ln.opts.repo and not ln.opts.dry_run:
+        note = track_render.caught_up(ln.base)
+        for pulls in (True, False):
+            for th in ln.gh.find_marked(ln.opts.repo, ln.marker, pulls=pulls):
+                ln.gh.close_thread(ln.opts.repo, th.number, note, pull=pulls)
+                closed.append(th.number)
+                acts.append(f"closed stale {'pull request' if pulls else 'issue'} #{th.number}")
+    return ln.result(LineStatus.NOTHING_NEW, closed=tuple(closed), actions=tuple(acts))
+
+
 def _plan(ln: _Line, candidates: list[str]) -> LineResult:
     """What a real run would do, without running the check or changing anything."""
     name = ln.comp.name
@@ -309,8 +328,7 @@ def track_line(ln: _Line, check: CheckFn) -> LineResult:
     candidates = new_tags(ln.comp, ln.line, ln.tags, ln.base)
     ln.tags = candidates
     if not candidates:
-        return ln.result(LineStatus.NOTHING_NEW,
-                         actions=(f"nothing newer than {ln.base} in {ln.comp.name} {ln.line}",))
+        return _nothing_new(ln)
     if not ln.opts.each:
         candidates = candidates[-1:]
     if ln.opts.dry_run:

@@ -85,6 +85,11 @@ def fixed(tag: str, pr: int) -> str:
     return f"The series now passes the full check on `{tag}`: see #{pr}. Closing."
 
 
+def caught_up(base: str | None) -> str:
+    return (f"The series base is now `{base}`, and the line has no newer tag: "
+            "nothing left to do here. Closing.")
+
+
 def render_text(results: Iterable[LineResult]) -> str:
     """One paragraph per tracked line, for the terminal and the CI log."""
     out = []

@@ -42,7 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def cmd_track(args: argparse.Namespace) -> int:
     from ukl_patchbot import config, track, track_render
+    from ukl_patchbot.config import Config
     from ukl_patchbot.fsutil import atomic_write
+    from ukl_patchbot.jobs import Job, JobOutcome
+    from ukl_patchbot.progress import for_stream
 
     cfg = config.load(args.config)
     repo = args.repo or os.environ.get("GITHUB_REPOSITORY") or None
@@ -54,15 +57,22 @@ def cmd_track(args: argparse.Namespace) -> int:
         install_log_redaction()
         pace = os.environ.get("PATCHBOT_GITHUB_PACE", "1") != "0"
         gh = GitHubClient(Credentials.from_env(), pace=pace)
-    check: track.CheckFn = track.check_tag
+    progress = for_stream(sys.stderr)
+
+    def check(job: Job, cfg: Config) -> JobOutcome:
+        return track.check_tag(job, cfg, progress)
+
     if args.check:
         from ukl_patchbot.botworker import load_executor
 
-        check = load_executor(args.check)
+        check = load_executor(args.check)  # type: ignore[assignment]
     opts = track.TrackOptions(repo=repo, remote=args.remote, base_branch=args.base_branch,
                               each=args.each, dry_run=args.dry_run,
                               components=tuple(args.components), lock_wait=args.wait)
-    results = track.track(cfg, opts, gh, check=check)
+    try:
+        results = track.track(cfg, opts, gh, check=check)
+    finally:
+        progress.close()
     sys.stdout.write(track_render.render_text(results))
     if args.json:
         atomic_write(args.json, track_render.render_json(results))
