@@ -58,7 +58,10 @@ class DebVersion:
 
 
 def available(package: str, tag_prefix: str) -> list[DebVersion]:
-    """Versions of ``package`` apt knows, newest Debian revision per upstream version, newest first."""
+    """Versions of ``package`` apt knows: the newest Debian revision per upstream version.
+
+    Newest first.
+    """
     res = run(["apt-cache", "madison", package], capture=True, timeout=120, mutating=False)
     found: dict[str, str] = {}
     for line in res.stdout.splitlines():
@@ -255,7 +258,7 @@ def _scan(outer: tarfile.TarFile, stream: _Stream, small: dict[str, bytes],
         if m.isreg() and _TARBALL.match(name) and not when:
             src = outer.extractfile(m)
             assert src is not None
-            inner_xz = lzma.LZMAFile(src)
+            inner_xz = lzma.LZMAFile(src)  # noqa: SIM115 - closed by the with below
             with inner_xz, tarfile.open(fileobj=inner_xz, mode="r|") as inner:
                 stream.add_tar(inner)
             when.append(int(m.mtime))
@@ -279,7 +282,8 @@ def import_version(mirror: Path, deb: Path, dv: DebVersion, *, log_path: Path | 
         stream = _Stream(wf, 0)
         with open(deb, "rb") as f:
             size = _ar_member(f, "data.tar")
-            xz = lzma.LZMAFile(cast(BinaryIO, _Limited(f, size)))
+            # The LZMAFile is closed by the `with` below.
+            xz = lzma.LZMAFile(cast(BinaryIO, _Limited(f, size)))  # noqa: SIM115
             with xz, tarfile.open(fileobj=xz, mode="r|") as outer:
                 _scan(outer, stream, small, when)
         if not when:
