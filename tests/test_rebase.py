@@ -360,3 +360,21 @@ def test_rename_goes_through_git_am_worktree(tmp_path: Path) -> None:
     names = gitops.out(mirror, "ls-tree", "--name-only", report.applied_ref).split()
     assert "c_renamed.c" in names and "c.c" not in names
     assert not any(p.is_dir() for p in (w.cfg.work_dir / "worktrees").iterdir())
+
+
+def test_cli_fetches_a_tag_missing_from_the_mirror(tmp_path: Path) -> None:
+    w = build_world(tmp_path, [("a: x", {"a.c": edit(numbered("a"), "a line 20\n", "X\n")})],
+                    a_offset())
+    mirror = w.cfg.mirror_dir("linux")
+    git(mirror, "tag", "-d", "v1.1")
+    (w.checkout / "patchbot.toml").write_text(
+        f'[components.linux]\nupstream = "file://{w.upstream}"\nseries = "patchsets/linux"\n'
+        'tracked = ["1"]\n')
+    git(w.checkout, "commit", "-q", "-am", "cfg")
+    env = {**os.environ, "PATCHBOT_CACHE_DIR": str(w.cfg.cache_dir)}
+    res = subprocess.run([sys.executable, "-m", "ukl_patchbot", "rebase", "v1.1", "--dry-run"],
+                         cwd=w.checkout, env=env, text=True, capture_output=True, timeout=120,
+                         check=False)
+    assert res.returncode == 0, res.stderr
+    assert "fetching it" in res.stderr and "offset" in res.stdout
+    assert "v1.1" in git(mirror, "tag", "-l")

@@ -45,6 +45,25 @@ def _components_for(cfg, tag: str | None, wanted: str | None) -> list[str]:  # t
     return [max(matches, key=lambda n: len(cfg.components[n].tag_prefix))]
 
 
+def _fetch_if_missing(cfg, component: str, tag: str) -> None:  # type: ignore[no-untyped-def]
+    """A tag not yet in the mirror is fetched/imported first, if the upstream has it."""
+    import sys
+
+    from ukl_patchbot import upstream
+    from ukl_patchbot.errors import PatchbotError, UserError
+
+    try:
+        upstream.resolve_tag(cfg, component, tag)
+        return
+    except UserError as missing:
+        print(f"{component}: {tag} is not in the mirror yet; fetching it ...", file=sys.stderr,
+              flush=True)
+        try:
+            upstream.sync(cfg, component, versions=[tag], log_dir=cfg.cache_dir / "logs")
+        except PatchbotError:
+            raise missing from None
+
+
 def cmd_rebase(args: argparse.Namespace) -> int:
     from ukl_patchbot import config, fsutil, rebase, rebase_report, upstream
     from ukl_patchbot.errors import UserError
@@ -59,6 +78,8 @@ def cmd_rebase(args: argparse.Namespace) -> int:
                 raise UserError(f"the {name} mirror has no tags",
                                 hint=f"run `patchbot upstream sync {name}`")
             tag = tags[0]
+        else:
+            _fetch_if_missing(cfg, name, tag)
         report = rebase.rebase_series(cfg, name, tag, dry_run=args.dry_run,
                                       keep_worktree=args.keep_worktree, force=args.force)
         print(rebase_report.render_markdown(report))
