@@ -119,7 +119,7 @@ def test_both_variants_pass_with_the_right_privilege_levels(passing) -> None:  #
 
 
 def test_crashing_ukl_probe_is_classified_not_hung(passing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from ukl_patchbot import glibc, uklapp
+    from ukl_patchbot import gitops, glibc, uklapp
 
     cfg, report = passing
     ws = pipeline.check_workspace(cfg)
@@ -134,10 +134,14 @@ def test_crashing_ukl_probe_is_classified_not_hung(passing, tmp_path: Path) -> N
     obj = uklapp.compile_probe("ukl", tmp_path / "obj", glibc=gl, source=src)
     app = uklapp.link_application([obj], gl, tmp_path / "crash-app.o")
     spec = variants.spec_for("ukl", cfg.root / "kconfigs", ukl_archive=app)
-    assert report.tree_id is not None
-    (res,) = variants.check_variants(ws.src, report.tree_id, (spec,), ws,
-                                     ContentCache(tmp_path / "kernels"), tmp_path / "out",
-                                     Progress(), boot_timeout=60, retries=0)
+    assert report.tree_id is not None and report.rebase is not None
+    # Other runs may share the workspace: take its lock, and make sure it
+    # holds the tree that passed.
+    with gitops.locked(ws.root / ".lock"):
+        pipeline.export_once(cfg, "linux", report.rebase.applied_ref, report.tree_id, ws.src)
+        (res,) = variants.check_variants(ws.src, report.tree_id, (spec,), ws,
+                                         ContentCache(tmp_path / "kernels"), tmp_path / "out",
+                                         Progress(), boot_timeout=60, retries=0)
     assert res.build.ok, res.build.first_errors
     a = res.boot.decisive
     assert a is not None

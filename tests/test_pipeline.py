@@ -54,7 +54,8 @@ def test_summarize_rebase_table() -> None:
     rep = RebaseReport("linux", "v6.1.170", "v6.1.192", (
         PatchResult("0001-a.patch", "a", PatchStatus.CLEAN),
         PatchResult("0002-b.patch", "b", PatchStatus.OFFSET, (
-            HunkResult("init/main.c", "@@ -10,3 +10,4 @@", 10, 3, HunkStatus.OFFSET, 22, 12),)),
+            HunkResult("init/main.c", "@@ -10,3 +10,4 @@", 10, 3, HunkStatus.OFFSET, 22, 12),
+            HunkResult("init/main.c", "@@ -40,3 +40,4 @@", 40, 3, HunkStatus.OFFSET, 52, 12))),
         PatchResult("0003-c.patch", "c", PatchStatus.CONFLICT, conflict_files=("mm/slub.c",)),
     ))
     s = pipeline.summarize_rebase(rep)

@@ -80,7 +80,7 @@ def summarize_rebase(report: Any) -> RebaseSummary:
         detail = p.detail or ", ".join(p.conflict_files)
         if not detail and p.hunks:
             moved = [f"{h.file} {h.offset:+d}" for h in p.hunks if h.offset]
-            detail = "; ".join(moved)
+            detail = "; ".join(dict.fromkeys(moved))  # one entry per file and offset
         rows.append(PatchRow(p.name, str(p.status), detail))
     return RebaseSummary(report.component, report.old_base, report.new_base, report.ok,
                          tuple(rows), report.range_diff, report.applied_ref,
