@@ -465,3 +465,49 @@ def test_new_tags_by_version_not_spelling() -> None:
     assert track.new_tags(comp, "6.1", tags, "v6.1.170") == ["v6.1.192"]
     assert track.new_tags(comp, "6.1", tags, None) == ["v6.1.99", "v6.1.170", "v6.1.192"]
     assert track.new_tags(comp, "6.10", tags, "v6.1.192") == ["v6.10.1"]
+
+
+@pytest.mark.slow
+def test_real_series_onto_the_newest_linux_tag(linux_mirror: Path, real_config: config.Config,
+                                               tmp_path: Path, fake_github: FakeGitHub) -> None:
+    """This repository's Linux series carried onto the newest 6.1 tag of the real mirror."""
+    import shutil
+
+    from tests.conftest import REPO_ROOT
+
+    proj = tmp_path / "project"
+    proj.mkdir()
+    shutil.copy(REPO_ROOT / "patchbot.toml", proj / "patchbot.toml")
+    shutil.copytree(REPO_ROOT / "patchsets", proj / "patchsets")
+    git(proj, "init", "-q")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-q", "-m", "series")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(proj, "remote", "add", "origin", str(remote))
+    fake_github.repo(REPO).git_dir = remote
+    cfg = dataclasses.replace(config.load(proj / "patchbot.toml"),
+                              cache_dir=real_config.cache_dir)
+    comp = cfg.component("linux")
+    base = upstream.series_base(comp)
+    newest = track.new_tags(comp, "6.1", upstream.list_tags(cfg, "linux"), base)[-1]
+    gh = GitHubClient(Credentials(api_url=fake_github.url, token=PAT), pace=False)
+    check = FakeCheck()
+    opts = TrackOptions(repo=REPO, components=("linux",))
+
+    def no_sync(_c: config.Config, _n: str) -> None:
+        return None  # the fixture synced the shared mirror
+
+    [res] = track.track(cfg, opts, gh, check=check, sync=no_sync)
+    assert res.status == LineStatus.PASSED, res.actions
+    assert res.tag == newest and res.pushed and check.calls == [newest]
+    branch = f"patchbot/linux-{newest}"
+    meta = git(remote, "show", f"refs/heads/{branch}:patchsets/linux/patchset.toml")
+    assert f'base = "{newest}"' in meta
+    series = git(remote, "show", f"refs/heads/{branch}:patchsets/linux/series").splitlines()
+    assert [s for s in series if s and not s.startswith("#")]
+    body = fake_github.repo(REPO).pulls[num(res.pr)].body
+    assert "range-diff" in body.lower()
+    # The refresh is deterministic on the real series too: a rerun pushes nothing.
+    [again] = track.track(cfg, opts, gh, check=check, sync=no_sync)
+    assert again.pushed is False and again.pr == res.pr
