@@ -29,6 +29,7 @@ from ukl_patchbot.fsutil import atomic_write
 from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome, StatusLine
 from ukl_patchbot.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
 from ukl_patchbot.progress import Progress
+from ukl_patchbot.workspace import check_workspace, export_once
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,6 @@ class CheckRequest:
         if not self.use_cache:
             argv.append("--no-cache")
         return shlex.join(argv)
-
-
-def check_workspace(cfg: Config, jobs: int = 2) -> variants.Workspace:
-    """The fixed build workspace of `patchbot check`.
-
-    Fixed paths on purpose: the same relative paths from one tag to the
-    next let ccache reuse every object whose source did not change.
-    """
-    root = cfg.work_dir / "check"
-    return variants.Workspace(root, root / "src" / "linux", cfg.cache_dir / "ccache", jobs)
 
 
 def summarize_rebase(report: Any) -> RebaseSummary:
@@ -119,24 +110,6 @@ def _glibc_tag(cfg: Config, requested: str | None) -> str:
     if requested:
         return requested
     return upstream.series_base(cfg.component("glibc")) or _newest_tag(cfg, "glibc")
-
-
-def export_once(cfg: Config, component: str, ref: str, tree_id: str, dest: Path) -> None:
-    """Export ``ref`` into ``dest`` unless ``dest`` already holds that tree.
-
-    The tree id is written last, so an interrupted export is redone.
-    """
-    import shutil
-
-    from ukl_patchbot import gitops
-
-    marker = dest.parent / f".{dest.name}.tree"
-    if dest.is_dir() and marker.is_file() and marker.read_text().strip() == tree_id:
-        return
-    marker.unlink(missing_ok=True)
-    shutil.rmtree(dest, ignore_errors=True)
-    gitops.export_tree(cfg.mirror_dir(component), ref, dest)
-    atomic_write(marker, tree_id + "\n")
 
 
 def source_hash(cfg: Config) -> str:
@@ -283,10 +256,9 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
         progress.finish("check", "answered from cache", time.monotonic() - started)
         return finish(replace(cached, from_cache=True, rebase=linux_sum, reproduce=repro))
 
-    from ukl_patchbot import gitops
+    from ukl_patchbot import workspace
 
-    ws = check_workspace(cfg, req.jobs)
-    with gitops.locked(ws.root / ".lock"):
+    with workspace.locked(cfg, req.jobs) as ws:
         export_once(cfg, "linux", linux_rep.applied_ref, tree_id, ws.src)
         arts, failed = _userland(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants, progress)
         specs = tuple(variants.spec_for(v, cfg.root / "kconfigs", initrd=arts.get("initrd"),
