@@ -68,6 +68,6 @@ def test_locked_workspace_is_exclusive(tmp_path: Path) -> None:
     from ukl_patchbot.errors import InfraError
 
     cfg = dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"), cache_dir=tmp_path)
-    with workspace.locked(cfg) as ws, pytest.raises(InfraError, match="waiting for lock"):
-        with gitops.locked(ws.root / ".lock", timeout=0.2):
-            pass
+    with (workspace.locked(cfg) as ws, pytest.raises(InfraError, match="waiting for lock"),
+          gitops.locked(ws.root / ".lock", timeout=0.2)):
+        pass
