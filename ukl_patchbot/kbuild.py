@@ -189,7 +189,8 @@ class BuildEnv:
     def make_vars(self) -> list[str]:
         out = []
         if self.ccache_dir is not None:
-            out.append("CC=ccache gcc")
+            # Host tools too: fixdep, kconfig and objtool are rebuilt in every new build dir.
+            out += ["CC=ccache gcc", "HOSTCC=ccache gcc"]
         out += list(self.extra_make_vars)
         return out
 
