@@ -73,6 +73,7 @@ class PullRequest:
     base_ref: str = "main"
     state: str = "open"
     user: str = "contributor"
+    merged_at: str | None = None
 
 
 @dataclass
@@ -329,6 +330,7 @@ class FakeGitHub:
             "html_url": f"https://github.invalid/{full}/pull/{pr.number}",
             "head": {"sha": pr.head_sha, "ref": pr.head_ref},
             "base": {"ref": pr.base_ref},
+            "merged_at": pr.merged_at,
         }
 
     def _get_pull(self, _b: Any, full: str, n: str) -> tuple[int, Any]:

@@ -228,6 +228,30 @@ def test_newer_tag_supersedes_the_older_pr(world: World) -> None:
                      "`v1.2`.")]
 
 
+def test_a_pr_closed_by_a_maintainer_is_not_reopened_until_the_series_changes(
+    world: World,
+) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    [first] = world.run()
+    world.fake.repo(REPO).pulls[num(first.pr)].state = "closed"  # rejected by a maintainer
+    [again] = world.run()
+    assert again.pr is None and world.open_pulls() == []
+    assert any("closed without merging; not reopened" in a for a in again.actions)
+    # A change to the series on main (here: the patch's description) is worth a new PR.
+    patch = world.project / "patchsets/linux/0001-ukl-mark-line-10.patch"
+    patch.write_text(patch.read_text().replace("ukl: mark line 10", "ukl: mark line ten"))
+    git(world.project, "commit", "-q", "-am", "reword the patch")
+    [changed] = world.run()
+    assert changed.pr not in (None, first.pr) and world.open_pulls() == [changed.pr]
+    # A commit elsewhere on main does not change the series: still not reopened after a close.
+    world.fake.repo(REPO).pulls[num(changed.pr)].state = "closed"
+    (world.project / "NOTES").write_text("unrelated\n")
+    git(world.project, "add", "NOTES")
+    git(world.project, "commit", "-q", "-m", "unrelated change")
+    [later] = world.run()
+    assert later.pr is None and world.open_pulls() == []
+
+
 def test_failure_opens_one_issue_updated_not_duplicated(world: World) -> None:
     world.tag_upstream("v1.1", "new top line\n" + numbered())
     world.check.verdicts["v1.1"] = Conclusion.FAILURE

@@ -468,6 +468,24 @@ class GitHubClient:
 
         return self._call(f"open a pull request from {head} on {repo}", upsert)
 
+    def closed_pull(self, repo: str, *, head: str, markers: tuple[str, ...]) -> int | None:
+        """Our pull request from ``head``, its body holding all ``markers``, closed unmerged."""
+        r = self._repo(repo)
+        me = self.bot_login(repo).lower()
+        owner = repo.split("/", 1)[0]
+
+        def find() -> int | None:
+            for i, pr in enumerate(r.get_pulls(state="closed", head=f"{owner}:{head}")):
+                if i >= MAX_LISTED:
+                    break
+                ours = pr.user is not None and pr.user.login.lower() == me
+                body = pr.body or ""
+                if ours and all(m in body for m in markers) and not pr.merged_at:
+                    return int(pr.number)
+            return None
+
+        return self._call(f"list closed pull requests from {head} on {repo}", find)
+
     def open_issue(self, repo: str, *, title: str, body: str, marker: str) -> Thread:
         """Open an issue, unless ours with ``marker`` is open already (then that one)."""
         r = self._repo(repo)

@@ -153,11 +153,11 @@ def _bot_env() -> dict[str, str]:
     return env
 
 
-def refresh_commit(cfg: Config, component: str, tag: str) -> tuple[str | None, str]:
+def refresh_commit(cfg: Config, component: str, tag: str) -> tuple[str | None, str, str]:
     """Rebase the series onto ``tag`` in a worktree of this checkout's HEAD and commit it.
 
-    Returns (commit, rebase report in Markdown); commit None when the series
-    does not apply. The commit's dates are the base commit's, so the same
+    Returns (commit, the series directory's tree id, rebase report in
+    Markdown); commit None and tree '' when the series does not apply. The commit's dates are the base commit's, so the same
     inputs give the same commit and pushing it again changes nothing.
     """
     from ukl_patchbot import config as config_mod
@@ -174,13 +174,14 @@ def refresh_commit(cfg: Config, component: str, tag: str) -> tuple[str | None, s
         rep = rebase.rebase_series(wt_cfg, component, tag, write=True, force=True)
         md = rebase_report.render_markdown(rep)
         if not rep.ok:
-            return None, md
+            return None, "", md
         series_dir = str(wt_cfg.component(component).series_dir)
         gitops.git(wt, "add", "-A", "--", series_dir)
         msg = track_render.commit_message(component, tag, rebase_report.summary_line(rep))
         gitops.git(wt, "commit", "-q", "--no-verify", "--no-gpg-sign", "-m", msg,
                    extra_env=env)
-        return gitops.out(wt, "rev-parse", "HEAD"), md
+        tree = gitops.out(wt, "rev-parse", f"HEAD:{Path(series_dir).relative_to(wt.resolve())}")
+        return gitops.out(wt, "rev-parse", "HEAD"), tree, md
 
 
 def push_branch(cfg: Config, remote: str, commit: str, branch: str) -> bool:
@@ -224,7 +225,7 @@ class _Line:
 def _on_pass(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
     name, repo = ln.comp.name, ln.opts.repo or ""
     assert ln.gh is not None
-    commit, rebase_md = refresh_commit(ln.cfg, name, tag)
+    commit, series_tree, rebase_md = refresh_commit(ln.cfg, name, tag)
     if commit is None:  # the check passed but the series does not apply: report, do not push
         failed = dataclasses.replace(outcome, conclusion=Conclusion.FAILURE,
                                      summary_md=rebase_md)
@@ -234,22 +235,34 @@ def _on_pass(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
     actions = [f"pushed {branch} ({commit[:12]})" if pushed
                else f"{branch} already at {commit[:12]}"]
     title = track_render.pr_title(name, tag)
-    body = track_render.pr_body(ln.marker, name, ln.line, ln.base, tag, outcome, rebase_md)
+    series_mark = track_render.series_marker(series_tree)
+    body = track_render.pr_body(ln.marker + "\n" + series_mark, name, ln.line, ln.base, tag,
+                                outcome, rebase_md)
     open_prs = ln.gh.find_marked(repo, ln.marker, pulls=True)
     mine = next((p for p in open_prs if p.head == branch), None)
+    rejected = None
     if mine is None:
-        mine = ln.gh.open_pull(repo, head=branch, base=ln.opts.base_branch or "main",
-                               title=title, body=body, marker=ln.marker)
-        actions.append(f"opened pull request #{mine.number}")
-    elif mine.title != title or mine.body != body:
-        ln.gh.edit_thread(repo, mine.number, title=title, body=body)
-        actions.append(f"updated pull request #{mine.number}")
+        # A maintainer closed our PR of exactly this series: respect that until the tag
+        # or the refreshed series changes (then a new PR is opened).
+        rejected = ln.gh.closed_pull(repo, head=branch, markers=(ln.marker, series_mark))
+    if rejected is not None:
+        number = rejected
+        actions.append(f"pull request #{rejected} of this commit was closed without merging; "
+                       "not reopened")
+    elif mine is None:
+        number = ln.gh.open_pull(repo, head=branch, base=ln.opts.base_branch or "main",
+                                 title=title, body=body, marker=ln.marker).number
+        actions.append(f"opened pull request #{number}")
     else:
-        actions.append(f"pull request #{mine.number} already up to date")
-    number = mine.number
+        number = mine.number
+        if mine.title != title or mine.body != body:
+            ln.gh.edit_thread(repo, number, title=title, body=body)
+            actions.append(f"updated pull request #{number}")
+        else:
+            actions.append(f"pull request #{number} already up to date")
     closed = []
     for old in open_prs:
-        if old.number != number:
+        if old.number != number and rejected is None:
             ln.gh.close_thread(repo, old.number, track_render.superseded(number, tag), pull=True)
             closed.append(old.number)
             actions.append(f"closed superseded pull request #{old.number}")
@@ -257,8 +270,9 @@ def _on_pass(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
         ln.gh.close_thread(repo, issue.number, track_render.fixed(tag, number), pull=False)
         closed.append(issue.number)
         actions.append(f"closed issue #{issue.number}")
-    return ln.result(LineStatus.PASSED, tag=tag, branch=branch, pushed=pushed, pr=number,
-                     closed=tuple(closed), actions=tuple(actions), detail=outcome.title)
+    return ln.result(LineStatus.PASSED, tag=tag, branch=branch, pushed=pushed,
+                     pr=None if rejected else number, closed=tuple(closed),
+                     actions=tuple(actions), detail=outcome.title)
 
 
 def _on_fail(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:

@@ -26,6 +26,11 @@ def commit_message(component: str, tag: str, rebase_summary: str) -> str:
             "Rebased and checked (build and boot of both variants) by `patchbot track`.\n")
 
 
+def series_marker(tree: str) -> str:
+    """Hidden in the PR body: which refreshed series (git tree id) the PR carries."""
+    return f"<!-- ukl-patchbot:series {tree} -->"
+
+
 def pr_title(component: str, tag: str) -> str:
     return f"{component}: carry the UKL series onto {tag}"
 
