@@ -1,9 +1,10 @@
 """Syscall cost, classic vs UKL: boot both kernels N times each, same QEMU, same run.
 
-    .venv/bin/python tests/bench/bench_syscall.py OUT_DIR [--runs 5]
+    .venv/bin/python tests/bench/bench_syscall.py REPORT_JSON [--runs 5]
 
-OUT_DIR is the --out directory of a passing `patchbot check` (it holds both
-kernel images and the classic initramfs). Each boot runs the probe's
+REPORT_JSON is the report of a passing `patchbot check` (`--json PATH`, or
+report.json in its --out directory): its reproduce commands name both kernel
+images and the classic initramfs. Each boot runs the probe's
 microbenchmark (N getppid() calls timed with clock_gettime inside the
 guest); the boots alternate classic/UKL so drift hits both alike. Prints
 every sample, the medians and the UKL/classic ratio (< 1 means UKL is
@@ -14,6 +15,8 @@ emulated instruction paths, not hardware mode switches.
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import statistics
 import sys
 import tempfile
@@ -25,24 +28,25 @@ sys.path.insert(0, str(REPO))
 from ukl_patchbot import boot  # noqa: E402
 
 
-def find_artifacts(out_dir: Path) -> dict[str, tuple[Path, Path | None]]:
-    """(kernel, initrd) per variant, found by name under a check's output directory."""
+def find_artifacts(report_json: Path) -> dict[str, tuple[Path, Path | None]]:
+    """(kernel, initrd) per variant, from the QEMU command lines a check report records."""
+    report = json.loads(report_json.read_text())
     found: dict[str, tuple[Path, Path | None]] = {}
-    for variant in ("classic", "ukl"):
-        kernels = sorted(p for p in out_dir.rglob("*bzImage*") if variant in str(p))
-        if not kernels:
-            raise SystemExit(f"no bzImage for {variant} under {out_dir}")
-        initrds = sorted(p for p in out_dir.rglob("*.cpio*") if variant in str(p))
-        found[variant] = (kernels[0], initrds[0] if variant == "classic" and initrds else None)
+    for v in report["variants"]:
+        argv = shlex.split(v["boot"]["reproduce"] or "")
+        if "-kernel" not in argv:
+            raise SystemExit(f"{report_json}: no kernel for {v['variant']} (did it build?)")
+        initrd = Path(argv[argv.index("-initrd") + 1]) if "-initrd" in argv else None
+        found[v["variant"]] = (Path(argv[argv.index("-kernel") + 1]), initrd)
     return found
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("report_json", type=Path)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    art = find_artifacts(args.out_dir)
+    art = find_artifacts(args.report_json)
     samples: dict[str, list[float]] = {"classic": [], "ukl": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(args.runs):
