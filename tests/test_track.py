@@ -483,6 +483,16 @@ def test_killed_mid_check_then_rerun(world: World, tmp_path: Path) -> None:
     assert len(world.open_pulls()) == 1
 
 
+def test_track_outside_a_git_checkout_is_a_user_error(world: World, tmp_path: Path) -> None:
+    import shutil
+
+    plain = tmp_path / "plain"
+    shutil.copytree(world.project, plain, ignore=shutil.ignore_patterns(".git"))
+    cfg = dataclasses.replace(config.load(plain / "patchbot.toml"), cache_dir=world.cfg.cache_dir)
+    with pytest.raises(UserError, match="not a git checkout"):
+        track.track(cfg, TrackOptions(repo=REPO), world.gh, check=world.check)
+
+
 def test_new_tags_by_version_not_spelling() -> None:
     comp = config.Component("linux", "x", "v", Path("s"), ("6.1",))
     tags = ["v6.1.99", "v6.1.170", "v6.1.192", "v6.10.1", "v6.1.200-rc1", "v6.2"]

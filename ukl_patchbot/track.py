@@ -26,16 +26,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ukl_patchbot import gitops, track_render, upstream, versions
-from ukl_patchbot.config import CONFIG_NAME, Component, Config
+from ukl_patchbot import gitops, track_branch, track_render, upstream, versions
+from ukl_patchbot.config import Component, Config
 from ukl_patchbot.errors import InfraError, PatchbotError, UserError
 from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome
 
@@ -144,63 +142,6 @@ def reproduce_commands(cfg: Config, component: str, tag: str) -> list[str]:
     return cmds
 
 
-def _bot_env() -> dict[str, str]:
-    env = {}
-    for role in ("AUTHOR", "COMMITTER"):
-        for part, value in (("NAME", "ukl-patchbot"), ("EMAIL", "patchbot@localhost")):
-            if f"GIT_{role}_{part}" not in os.environ:
-                env[f"GIT_{role}_{part}"] = value
-    return env
-
-
-def refresh_commit(cfg: Config, component: str, tag: str) -> tuple[str | None, str, str]:
-    """Rebase the series onto ``tag`` in a worktree of this checkout's HEAD and commit it.
-
-    Returns (commit, the series directory's tree id, rebase report in
-    Markdown); commit None and tree '' when the series does not apply. The commit's dates are the base commit's, so the same
-    inputs give the same commit and pushing it again changes nothing.
-    """
-    from ukl_patchbot import config as config_mod
-    from ukl_patchbot import rebase, rebase_report
-
-    top = Path(gitops.out(cfg.root, "rev-parse", "--show-toplevel"))
-    rel = cfg.root.resolve().relative_to(top.resolve())
-    base_date = gitops.out(cfg.root, "log", "-1", "--format=%cI", "HEAD")
-    env = _bot_env() | {"GIT_AUTHOR_DATE": base_date, "GIT_COMMITTER_DATE": base_date}
-    with gitops.temp_worktree(top, "HEAD", work_root=cfg.work_dir / "track",
-                              name=f"track-{component}") as wt:
-        wt_cfg = dataclasses.replace(config_mod.load(wt / rel / CONFIG_NAME),
-                                     cache_dir=cfg.cache_dir)
-        rep = rebase.rebase_series(wt_cfg, component, tag, write=True, force=True)
-        md = rebase_report.render_markdown(rep)
-        if not rep.ok:
-            return None, "", md
-        series_dir = str(wt_cfg.component(component).series_dir)
-        gitops.git(wt, "add", "-A", "--", series_dir)
-        msg = track_render.commit_message(component, tag, rebase_report.summary_line(rep))
-        gitops.git(wt, "commit", "-q", "--no-verify", "--no-gpg-sign", "-m", msg,
-                   extra_env=env)
-        tree = gitops.out(wt, "rev-parse", f"HEAD:{Path(series_dir).relative_to(wt.resolve())}")
-        return gitops.out(wt, "rev-parse", "HEAD"), tree, md
-
-
-def push_branch(cfg: Config, remote: str, commit: str, branch: str) -> bool:
-    """Force-push ``commit`` as ``branch``; False when the remote already has exactly that."""
-    res = gitops.git(cfg.root, "ls-remote", remote, f"refs/heads/{branch}", mutating=False,
-                     timeout=300)
-    if res.stdout.split("\t", 1)[0].strip() == commit:
-        return False
-    gitops.git(cfg.root, "push", "--quiet", "--force", remote, f"{commit}:refs/heads/{branch}",
-               timeout=600)
-    return True
-
-
-def current_branch(cfg: Config) -> str:
-    res = gitops.git(cfg.root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False,
-                     mutating=False)
-    return res.stdout.strip() if res.ok and res.stdout.strip() else "main"
-
-
 @dataclass
 class _Line:
     """Working state for one tracked line (turned into a `LineResult` at the end)."""
@@ -225,13 +166,13 @@ class _Line:
 def _on_pass(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
     name, repo = ln.comp.name, ln.opts.repo or ""
     assert ln.gh is not None
-    commit, series_tree, rebase_md = refresh_commit(ln.cfg, name, tag)
+    commit, series_tree, rebase_md = track_branch.refresh_commit(ln.cfg, name, tag)
     if commit is None:  # the check passed but the series does not apply: report, do not push
         failed = dataclasses.replace(outcome, conclusion=Conclusion.FAILURE,
                                      summary_md=rebase_md)
         return _on_fail(ln, tag, failed)
     branch = branch_name(name, tag)
-    pushed = push_branch(ln.cfg, ln.opts.remote, commit, branch)
+    pushed = track_branch.push_branch(ln.cfg, ln.opts.remote, commit, branch)
     actions = [f"pushed {branch} ({commit[:12]})" if pushed
                else f"{branch} already at {commit[:12]}"]
     title = track_render.pr_title(name, tag)
@@ -376,10 +317,15 @@ def track(cfg: Config, opts: TrackOptions, gh: GitHubClient | None, *,
         raise UserError("patchbot track needs a GitHub repository and credentials to report",
                         hint="pass --repo OWNER/NAME (or set GITHUB_REPOSITORY) and "
                         "PATCHBOT_GITHUB_TOKEN or the App variables; --dry-run needs neither")
+    if not opts.dry_run and not gitops.git(cfg.root, "rev-parse", "--show-toplevel",
+                                           check=False, mutating=False).ok:
+        raise UserError(f"{cfg.root} is not a git checkout",
+                        hint="patchbot track commits the refreshed series on top of the "
+                        "checkout's HEAD and pushes it: run it in a clone of the repository")
     names = opts.components or tuple(n for n, c in cfg.components.items() if c.tracked)
     comps = [cfg.component(n) for n in names]
     if not opts.base_branch:
-        opts = dataclasses.replace(opts, base_branch=current_branch(cfg))
+        opts = dataclasses.replace(opts, base_branch=track_branch.current_branch(cfg))
     sync = sync or (lambda c, name: upstream.sync(c, name, log_dir=c.cache_dir / "logs"))
     lock = cfg.cache_dir / "track.lock"
     with contextlib.ExitStack() as stack:
