@@ -305,6 +305,14 @@ def track_line(ln: _Line, check: CheckFn) -> LineResult:
     return last
 
 
+def _fetch_line_tags(cfg: Config, comp: Component, base: str | None) -> None:
+    """For ``--each``: a git upstream's sync fetches only the newest tag of each line."""
+    remote = upstream.remote_tags(cfg, comp.name)
+    wanted = sorted({t for line in comp.tracked for t in new_tags(comp, line, remote, base)})
+    if wanted:
+        upstream.sync(cfg, comp.name, versions=wanted, log_dir=cfg.cache_dir / "logs")
+
+
 def track(cfg: Config, opts: TrackOptions, gh: GitHubClient | None, *,
           check: CheckFn = check_tag, sync: SyncFn | None = None) -> list[LineResult]:
     """Run the weekly job over every tracked line; one `LineResult` per line.
@@ -339,8 +347,10 @@ def track(cfg: Config, opts: TrackOptions, gh: GitHubClient | None, *,
         results = []
         for comp in comps:
             sync(cfg, comp.name)
-            tags = upstream.list_tags(cfg, comp.name)
             base = upstream.series_base(comp)
+            if opts.each and not comp.is_debian:
+                _fetch_line_tags(cfg, comp, base)
+            tags = upstream.list_tags(cfg, comp.name)
             for line in comp.tracked:
                 ln = _Line(cfg, comp, line, base, list(tags), gh, opts)
                 results.append(track_line(ln, check))

@@ -131,6 +131,16 @@ def _remote_tags(mirror: Path, url: str, prefix: str) -> list[str]:
     return [t for t in tags if versions.tag_version(t, prefix) is not None]
 
 
+def remote_tags(cfg: Config, component: str) -> list[str]:
+    """Version tags a git upstream offers, newest first (``git ls-remote``; nothing fetched)."""
+    comp = cfg.component(component)
+    if comp.is_debian:
+        raise UserError(f"{component}: the upstream is a Debian package, not a git remote")
+    mirror = gitops.ensure_mirror(cfg.mirror_dir(component))
+    return versions.sort_tags(_remote_tags(mirror, comp.upstream, comp.tag_prefix),
+                              comp.tag_prefix)
+
+
 def needed_remote_tags(comp: Component, remote: list[str], requested: list[str] | None) -> list[str]:
     """The tags worth fetching: the series base, the newest of each tracked line, requested ones."""
     if requested is not None:
