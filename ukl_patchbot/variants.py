@@ -5,10 +5,10 @@ plus ``kconfigs/<name>.config``), options computed at run time (the UKL
 archive path) and what it boots with (an initramfs for classic, nothing for
 UKL, whose application is inside vmlinux).
 
-Both variants build in sibling directories of one workspace under a shared
-``CCACHE_BASEDIR``, so the second variant takes every object its options do
-not change from ccache; a finished image is stored in the content cache under
-a key of everything that went into it, so a repeat skips the build.
+Both variants build in turn in one build directory of the workspace (see
+`Workspace.build_dir`), through ccache under a shared ``CCACHE_BASEDIR``; a
+finished image is stored in the content cache under a key of everything that
+went into it, so a repeat skips the build.
 """
 
 from __future__ import annotations
@@ -78,7 +78,19 @@ class Workspace:
     jobs: int = 2
 
     def build_dir(self, variant: str) -> Path:
-        return self.root / "build" / variant
+        """One build directory for every variant, reconfigured in turn.
+
+        The kernel tracks dependencies per config option, so switching the
+        directory from classic to UKL rebuilds only what the UKL options
+        touch, plus the link. Measured on 6.1.192 with the UKL series: the
+        switch takes 11-16 s (4 objects recompiled); a separate directory
+        for UKL took 78 s even with every object in ccache (host tools,
+        objtool, generated files and links are redone), and a copy of the
+        classic directory 21 s (objtool rebuilds under the new path, which
+        re-runs it on every object). Images are copied to the cache before
+        the next variant reuses the directory.
+        """
+        return self.root / "build" / "kernel"
 
     def benv(self) -> BuildEnv:
         base = Path(os.path.commonpath([self.src.resolve(), self.root.resolve()]))
