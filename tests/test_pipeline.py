@@ -187,3 +187,18 @@ def test_source_hash_ignores_bytecode_but_sees_kconfig_changes(tmp_path: Path) -
     with open(tmp_path / "co" / "kconfigs" / "base.config", "a") as f:
         f.write("CONFIG_PRINTK_TIME=y\n")
     assert pipeline.source_hash(cfg) != before
+
+
+def test_unreadable_cached_report_is_a_miss(tmp_path: Path) -> None:
+    from tests.test_check_report import CASES
+
+    good = tmp_path / "good.json"
+    good.write_text(cr.render_json(CASES["all-pass"]()))
+    loaded = pipeline._load_cached(good)
+    assert loaded is not None and loaded.verdict == cr.Verdict.PASS
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"component": "linux"}')
+    assert pipeline._load_cached(bad) is None
+    old = tmp_path / "old.json"
+    old.write_text(good.read_text().replace('"schema": 1', '"schema": 0'))
+    assert pipeline._load_cached(old) is None

@@ -206,6 +206,16 @@ def _userland(cfg: Config, ws: variants.Workspace, glibc_ref: str | None, glibc_
     return arts, failed
 
 
+def _load_cached(path: Path) -> CheckReport | None:
+    """A cached report, or None if it is unreadable (e.g. written by an older schema)."""
+    try:
+        report = cr.report_from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable cached check %s: %s", path, exc)
+        return None
+    return report if report.schema == cr.SCHEMA_VERSION else None
+
+
 def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = None) -> CheckReport:
     """Rebase, build, boot and report one upstream tag. Failures are in the report."""
     progress = progress or Progress()
@@ -251,8 +261,8 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
                               "qemu": _qemu_version(), "accel": accel,
                               "timeout": req.boot_timeout})
     hit = check_cache.get(key) if req.use_cache else None
-    if hit is not None:
-        cached = cr.report_from_json((hit / "report.json").read_text())
+    cached = _load_cached(hit / "report.json") if hit is not None else None
+    if cached is not None:
         progress.finish("check", "answered from cache", time.monotonic() - started)
         return finish(replace(cached, from_cache=True, rebase=linux_sum, reproduce=repro))
 
