@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -543,3 +544,51 @@ def test_real_series_onto_the_newest_linux_tag(linux_mirror: Path, real_config: 
     # The refresh is deterministic on the real series too: a rerun pushes nothing.
     [again] = track.track(cfg, opts, gh, check=check, sync=no_sync)
     assert again.pushed is False and again.pr == res.pr
+
+
+@pytest.mark.slow
+def test_real_pipeline_pr_carries_the_check_report(linux_mirror: Path, glibc_mirror: Path,
+                                                   real_config: config.Config, tmp_path: Path,
+                                                   fake_github: FakeGitHub) -> None:
+    """`patchbot track` with the real check (rebase, build, boot both variants) on v6.1.192.
+
+    Shares the test cache with test_check_e2e: with its images (or its whole
+    check) cached this takes seconds; cold it builds glibc and both kernels.
+    """
+    import shutil
+
+    from tests.conftest import REPO_ROOT
+
+    proj = tmp_path / "project"
+    proj.mkdir()
+    shutil.copy(REPO_ROOT / "patchbot.toml", proj / "patchbot.toml")
+    for d in ("patchsets", "kconfigs"):
+        shutil.copytree(REPO_ROOT / d, proj / d)
+    git(proj, "init", "-q")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-q", "-m", "series")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(proj, "remote", "add", "origin", str(remote))
+    fake_github.repo(REPO).git_dir = remote
+    cfg = dataclasses.replace(config.load(proj / "patchbot.toml"),
+                              cache_dir=real_config.cache_dir)
+    comp = cfg.component("linux")
+    tags = track.new_tags(comp, "6.1", upstream.list_tags(cfg, "linux"),
+                          upstream.series_base(comp))
+    if not tags or tags[-1] != "v6.1.192":
+        pytest.skip(f"the shared mirror's newest new 6.1 tag is not v6.1.192: {tags}")
+    gh = GitHubClient(Credentials(api_url=fake_github.url, token=PAT), pace=False)
+
+    def no_sync(_c: config.Config, _n: str) -> None:
+        return None  # the fixtures synced the shared mirrors
+
+    opts = TrackOptions(repo=REPO, components=("linux",))
+    [res] = track.track(cfg, opts, gh, check=track.check_tag, sync=no_sync)
+    # The real series passes on v6.1.192 (test_check_e2e pins the same).
+    assert (res.status, res.tag) == (LineStatus.PASSED, "v6.1.192"), res
+    body = fake_github.repo(REPO).pulls[num(res.pr)].body
+    assert "## patchbot check linux v6.1.192: PASS" in body
+    assert re.search(r"\| ukl \| ok \|.*\| pass \|", body)
+    assert "UKL/classic syscall cost ratio" in body
+    assert "range-diff" in body
