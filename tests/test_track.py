@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git
-from tests.fakes_github import PAT, FakeGitHub, fake_github
+from tests.fakes_github import APP_ID, APP_SLUG, PAT, FakeGitHub, fake_github
 from ukl_patchbot import config, gitops, track, upstream
 from ukl_patchbot.errors import InfraError, UserError
 from ukl_patchbot.github import Credentials, GitHubClient, ReportError
@@ -251,6 +251,23 @@ def test_a_pr_closed_by_a_maintainer_is_not_reopened_until_the_series_changes(
     git(world.project, "commit", "-q", "-m", "unrelated change")
     [later] = world.run()
     assert later.pr is None and world.open_pulls() == []
+
+
+def test_github_app_auth(world: World) -> None:
+    """As a GitHub App: the PR and issue are the App's, found again by its bot login."""
+    world.gh = GitHubClient(Credentials(api_url=world.fake.url, app_id=APP_ID,
+                                        private_key=world.fake.private_key_pem),
+                            pace=False, sleep=lambda _s: None)
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.check.verdicts["v1.1"] = Conclusion.FAILURE
+    [failed] = world.run()
+    assert world.fake.repo(REPO).issues[num(failed.issue)]["user"] == f"{APP_SLUG}[bot]"
+    world.check.verdicts["v1.1"] = Conclusion.SUCCESS
+    [passed] = world.run()
+    assert world.fake.repo(REPO).pulls[num(passed.pr)].user == f"{APP_SLUG}[bot]"
+    assert failed.issue in passed.closed
+    [again] = world.run()
+    assert again.pr == passed.pr and world.open_pulls() == [passed.pr]
 
 
 def test_failure_opens_one_issue_updated_not_duplicated(world: World) -> None:

@@ -188,7 +188,7 @@ def _on_pass(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
         rejected = ln.gh.closed_pull(repo, head=branch, markers=(ln.marker, series_mark))
     if rejected is not None:
         number = rejected
-        actions.append(f"pull request #{rejected} of this commit was closed without merging; "
+        actions.append(f"pull request #{rejected} of this series was closed without merging; "
                        "not reopened")
     elif mine is None:
         number = ln.gh.open_pull(repo, head=branch, base=ln.opts.base_branch or "main",
