@@ -269,7 +269,10 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     from ukl_patchbot import workspace
 
     with workspace.locked(cfg, req.jobs) as ws:
-        export_once(cfg, "linux", linux_rep.applied_ref, tree_id, ws.src)
+        progress.step("export linux tree")
+        t0 = time.monotonic()
+        how = export_once(cfg, "linux", linux_rep.applied_ref, tree_id, ws.src)
+        progress.finish("export linux tree", how, time.monotonic() - t0)
         arts, failed = _userland(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants, progress)
         specs = tuple(variants.spec_for(v, cfg.root / "kconfigs", initrd=arts.get("initrd"),
                                         ukl_archive=arts.get("ukl_archive"))
