@@ -158,3 +158,15 @@ def test_normalize_removes_run_noise() -> None:
     x = console.normalize("[   12.345678] CPU: 1 PID: 77 at ffffffff81234567 0x10")
     assert x == console.normalize("[    0.000001] CPU: 0 PID: 1 at ffffffff8abcdef0 0x2f")
     assert "ffff" not in x
+
+
+def test_real_ukl_crash_is_one_bug_event_then_panic() -> None:
+    # Recorded from tests/test_check_e2e.py: the UKL probe writes to address 8
+    # in kernel mode (tinyconfig has no kallsyms, so RIP is a bare address).
+    a = console.classify(lines("ukl-crash-real.log"), expected_variant="ukl")
+    assert a.status == BootStatus.FAIL
+    assert kinds(a) == [FindingKind.BUG, FindingKind.PANIC, FindingKind.DONE_MISSING]
+    assert a.markers.cpl == 0 and a.markers.variant == "ukl"
+    assert "NULL pointer dereference" in a.findings[0].summary
+    # Same crash, same fingerprint as the hand-written log's first line says.
+    assert a.findings[1].fingerprint == console.fingerprint(FindingKind.PANIC, "Fatal exception")
