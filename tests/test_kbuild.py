@@ -99,6 +99,20 @@ def test_build_ok_reports_image_and_size(fake_tree: Path, tmp_path: Path) -> Non
     assert "make -C" in res.reproduce and f"O={out}" in res.reproduce
 
 
+def test_interrupted_build_dir_is_discarded(fake_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert kbuild.build(fake_tree, out, timeout=60).ok
+    assert not (out / kbuild.INCOMPLETE_MARKER).exists()
+    assert kbuild.discard_if_interrupted(out) is False and out.is_dir()
+    # A build killed by its timeout keeps the marker: the directory is not trusted.
+    (fake_tree / "init" / "main.c").write_text("int start_kernel(void) { return 0; }\n")
+    slow = kbuild.BuildEnv(extra_make_vars=("CC=sh -c 'sleep 30' --",))
+    res = kbuild.build(fake_tree, out, benv=slow, timeout=1)
+    assert not res.ok and "timed out" in res.first_errors[0]
+    assert (out / kbuild.INCOMPLETE_MARKER).exists()
+    assert kbuild.discard_if_interrupted(out) is True and not out.exists()
+
+
 def test_build_error_is_a_failed_result_with_first_errors(fake_tree: Path, tmp_path: Path) -> None:
     (fake_tree / "BREAK").touch()
     res = kbuild.build(fake_tree, tmp_path / "out", log_path=tmp_path / "build.log")

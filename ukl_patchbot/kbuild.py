@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_REL = "arch/x86/boot/bzImage"
 EXTRA_FRAGMENT = "patchbot-extra.config"
+INCOMPLETE_MARKER = ".patchbot-build-incomplete"
 FIRST_ERRORS = 10
 
 # Tool -> Debian package, for one "install these" message.
@@ -319,7 +320,13 @@ def build(
         if on_line is not None:
             on_line(line)
 
+    # Present while make runs: a killed compiler can leave a truncated object
+    # newer than its source, which make would then take as up to date.
+    marker = out / INCOMPLETE_MARKER
+    marker.touch()
     res = run(argv, cwd=out, log_path=log_path, extra_env=benv.env(), timeout=timeout, on_line=collect)
+    if not res.timed_out:
+        marker.unlink(missing_ok=True)
     warnings, errors = scan_build_log(lines)
     env_prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(benv.env().items())
                           if k.startswith("CCACHE"))
@@ -336,6 +343,15 @@ def build(
     size = image.stat().st_size if image.is_file() else None
     return BuildResult(BuildStatus.OK, res.duration, warnings, (), str(image) if size else None,
                        size, _s(log_path), reproduce)
+
+
+def discard_if_interrupted(out: Path) -> bool:
+    """Remove build directory ``out`` if its last build was killed; True if it was."""
+    if (out / INCOMPLETE_MARKER).exists():
+        log.warning("build in %s was interrupted; starting that directory afresh", out)
+        shutil.rmtree(out)
+        return True
+    return False
 
 
 def ccache_stats(ccache_dir: Path) -> dict[str, int]:

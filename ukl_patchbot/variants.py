@@ -133,6 +133,7 @@ def build_variant(
                             meta.get("reproduce", "")))
     out = ws.build_dir(spec.name)
     benv = ws.benv()
+    kbuild.discard_if_interrupted(out)
     progress.step(f"config {spec.name}")
     cfg_res = kbuild.configure(src, out, spec.fragments, extra=spec.extra, benv=benv,
                                log_path=out_dir / f"config-{spec.name}.log", on_line=progress.line)
