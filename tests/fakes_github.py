@@ -13,6 +13,8 @@ apply=True)`` answers 502 *after* creating the comment (a lost answer).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 import re
@@ -88,6 +90,15 @@ class FakeRepo:
     # When set, a new pull request's head branch must exist in this git repository (the push
     # remote of the weekly job's tests), as GitHub refuses a PR from a branch it does not have.
     git_dir: Path | None = None
+    # Commit sha -> {path: (mode, data)}, served by the git trees and blobs endpoints. Mode
+    # "160000" (a submodule) takes the commit it points at as data.
+    trees: dict[str, dict[str, tuple[str, bytes]]] = field(default_factory=dict)
+
+    def put_commit(self, sha: str, files: dict[str, bytes | tuple[str, bytes]]) -> None:
+        """Make commit ``sha`` hold ``files`` (plain bytes are mode 100644)."""
+        self.trees[sha] = {
+            path: (v if isinstance(v, tuple) else ("100644", v)) for path, v in files.items()
+        }
 
     def next_number(self) -> int:
         """Issues and pull requests share one numbering, as on GitHub."""
@@ -279,6 +290,8 @@ class FakeGitHub:
         yield "PATCH", repo + r"/check-runs/(\d+)", self._edit_check_run, "token"
         yield "GET", repo + r"/commits/([0-9a-f]{40})", self._get_commit, "token"
         yield "POST", repo + r"/statuses/([0-9a-f]{40})", self._create_status, "token"
+        yield "GET", repo + r"/git/trees/([0-9a-f]{40})", self._get_tree, "token"
+        yield "GET", repo + r"/git/blobs/([0-9a-f]{40})", self._get_blob, "token"
 
     def _user(self, login: str) -> dict[str, Any]:
         kind = "Bot" if login.endswith("[bot]") else "User"
@@ -529,6 +542,44 @@ class FakeGitHub:
         st = {"id": next(self.ids), "sha": sha, **body}
         self.repo(full).statuses.append(st)
         return 201, st
+
+    def _get_tree(self, _b: Any, full: str, sha: str) -> tuple[int, Any]:
+        files = self.repo(full).trees.get(sha)
+        if files is None:
+            return 404, {"message": "Not Found"}
+        recursive = self._query().get("recursive", ["0"])[0] not in ("0", "false", "")
+        dirs = {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
+        entries: list[dict[str, Any]] = []
+        for d in sorted(dirs):
+            fake_sha = hashlib.sha1(d.encode(), usedforsecurity=False).hexdigest()
+            entries.append({"path": d, "mode": "040000", "type": "tree", "sha": fake_sha})
+        for path, (mode, data) in sorted(files.items()):
+            if mode == "160000":
+                entries.append({"path": path, "mode": mode, "type": "commit",
+                                "sha": data.decode()})
+                continue
+            entries.append({"path": path, "mode": mode, "type": "blob", "sha": git_blob_sha(data),
+                            "size": len(data),
+                            "url": f"{self.url}/repos/{full}/git/blobs/{git_blob_sha(data)}"})
+        if not recursive:
+            entries = [e for e in entries if "/" not in e["path"]]
+        return 200, {"sha": sha, "url": f"{self.url}/repos/{full}/git/trees/{sha}",
+                     "tree": entries, "truncated": False}
+
+    def _get_blob(self, _b: Any, full: str, blob_sha: str) -> tuple[int, Any]:
+        for files in self.repo(full).trees.values():
+            for mode, data in files.values():
+                if mode != "160000" and git_blob_sha(data) == blob_sha:
+                    return 200, {"sha": blob_sha, "size": len(data), "node_id": f"B_{blob_sha[:8]}",
+                                 "url": f"{self.url}/repos/{full}/git/blobs/{blob_sha}",
+                                 "content": base64.encodebytes(data).decode(),
+                                 "encoding": "base64"}
+        return 404, {"message": "Not Found"}
+
+
+def git_blob_sha(data: bytes) -> str:
+    """The object id git gives a blob holding ``data``."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 @pytest.fixture

@@ -337,16 +337,41 @@ def outcome_for(job: Job, report: CheckReport) -> JobOutcome:
 
 
 def execute_job(job: Job, cfg: Config) -> JobOutcome:
-    """Run one queued job; an error becomes an ERROR outcome (the worker never crashes on it)."""
-    try:
-        if job.kind == JobKind.REBASE:
-            return _rebase_job(job, cfg)
-        report = run_check(cfg, CheckRequest(tag=job.tag))
-        return outcome_for(job, report)
-    except PatchbotError as exc:
+    """Run one queued job; an error becomes an ERROR outcome (the worker never crashes on it).
+
+    A job on a commit of a GitHub repository (``repo`` and ``head_sha``, e.g. a
+    pull request) uses that commit's series and kconfig fragments, read through
+    the API and checked by `ukl_patchbot.prsource`, with this checkout's code and
+    probe; a bad path there is an ERROR outcome naming it, and nothing is built.
+    GitHub failing while those files are read is raised, so the worker retries.
+    A glibc job checks glibc at the job's tag with Linux at the Linux series base.
+    """
+    from ukl_patchbot import prsource, upstream
+    from ukl_patchbot.errors import InfraError
+
+    def error(exc: PatchbotError) -> JobOutcome:
         log.warning("job %s failed: %s", job.key, exc)
         return JobOutcome(job, Conclusion.ERROR, "patchbot could not run the check",
                           f"patchbot could not produce a result:\n\n```\n{exc}\n```\n")
+
+    if job.repo and job.head_sha:
+        try:
+            cfg = prsource.pr_config(cfg, job.repo, job.head_sha)
+        except InfraError:
+            raise
+        except PatchbotError as exc:
+            return error(exc)
+    try:
+        if job.kind == JobKind.REBASE:
+            return _rebase_job(job, cfg)
+        if job.component == "glibc":
+            req = CheckRequest(tag=upstream.series_base(cfg.component("linux")),
+                               glibc_tag=job.tag)
+        else:
+            req = CheckRequest(tag=job.tag)
+        return outcome_for(job, run_check(cfg, req))
+    except PatchbotError as exc:
+        return error(exc)
 
 
 def _rebase_job(job: Job, cfg: Config) -> JobOutcome:
