@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from ukl_patchbot import config
+    from ukl_patchbot import config, prsource
     from ukl_patchbot.botworker import BotWorker, WorkerSettings, load_executor
     from ukl_patchbot.commands.serve import cache_dir_for
     from ukl_patchbot.github import Credentials, GitHubClient
@@ -53,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
     queue = JobQueue(queue_url_from_env(cache_dir_for(args.config)))
     # PATCHBOT_GITHUB_PACE=0 drops PyGithub's ~1 s spacing of writes (for a local fake GitHub).
     pace = os.environ.get("PATCHBOT_GITHUB_PACE", "1") != "0"
-    worker = BotWorker(
-        queue, cfg, GitHubClient(creds, pace=pace), load_executor(args.executor), settings
-    )
+    gh = GitHubClient(creds, pace=pace)
+    # The pipeline reads pull requests' series through this client: the environment no
+    # longer holds the credentials.
+    prsource.use_github(gh)
+    worker = BotWorker(queue, cfg, gh, load_executor(args.executor), settings)
     stale = worker.stale_queued_after
     counts = queue.reap(settings.max_attempts, stale)
     print(
