@@ -343,3 +343,49 @@ def test_without_a_registered_client_the_environment_is_used(
     out = pipeline.execute_job(pr_job(), cfg)
     assert out.conclusion == Conclusion.SUCCESS
     assert seen[0][0].component("linux").series_dir.is_relative_to(cfg.cache_dir / "pr-trees")
+
+
+# -- through the worker -------------------------------------------------------------------
+
+
+def test_worker_reports_a_pr_whose_patch_escapes_the_tree(
+    tmp_path: Path, fake_github: FakeGitHub, cfg: Config,
+    seen: list[tuple[Config, pipeline.CheckRequest]],
+) -> None:
+    """Webhook trigger → worker → execute_job (the default executor) → check run and comment."""
+    from tests.fakes_github import APP_ID, PullRequest
+    from ukl_patchbot.botworker import BotWorker, WorkerSettings
+    from ukl_patchbot.jobqueue import JobQueue
+    from ukl_patchbot.routing import Command, Trigger
+
+    app = GitHubClient(Credentials(api_url=fake_github.url, app_id=APP_ID,
+                                   private_key=fake_github.private_key_pem), pace=False)
+    prsource.use_github(app)
+    try:
+        patch = (REPO_ROOT / LINUX_PATCH).read_bytes()
+        first = patch.split(b"\n+++ b/", 1)[1].split(b"\n", 1)[0]
+        good, bad = SHA, "bad" + SHA[3:]
+        put(fake_github, pr_files(), good)
+        put(fake_github, pr_files(**{LINUX_PATCH: with_line(
+            patch, b"+++ b/" + first, b"+++ b/../../etc/passwd")}), bad)
+        repo = fake_github.repo(REPO)
+        repo.pulls[7] = PullRequest(7, good, [LINUX_PATCH])
+        repo.pulls[8] = PullRequest(8, bad, [LINUX_PATCH])
+        queue = JobQueue(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
+        BotWorker(queue, cfg, app, settings=WorkerSettings(lease=5, retry_delay=0.05),
+                  owner="test-worker")  # executor: the default, pipeline.execute_job
+        for n, (pr, sha) in enumerate(((7, good), (8, bad))):
+            queue.submit_trigger(Trigger(delivery_id=f"d{n}", event="pull_request", repo=REPO,
+                                         command=Command.CHECK, actor="alice", pr=pr,
+                                         head_sha=sha))
+        queue.drain(timeout=30)
+    finally:
+        prsource.use_github(None)
+    runs = {r["head_sha"]: r for r in repo.check_runs.values()}
+    assert runs[good]["conclusion"] == "success"
+    assert runs[bad]["conclusion"] == "action_required"
+    assert "../../etc/passwd" in runs[bad]["output"]["summary"]
+    bodies = {c["issue"]: str(c["body"]) for c in repo.comments.values()}
+    assert "escapes the tree" in bodies[8] and "escapes the tree" not in bodies[7]
+    assert len(seen) == 1 and seen[0][0].component("linux").series_dir.is_relative_to(
+        cfg.cache_dir / "pr-trees" / "ukl" / "patches" / good)
