@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.fakes_github import PAT, FakeGitHub, fake_github
-from ukl_patchbot import config, pipeline, prsource
 from ukl_patchbot import check_report as cr
+from ukl_patchbot import config, pipeline, prsource
 from ukl_patchbot.config import Config
 from ukl_patchbot.errors import InfraError, UserError
 from ukl_patchbot.github import Credentials, GitHubClient, TreeLimits
