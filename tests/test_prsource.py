@@ -389,3 +389,25 @@ def test_worker_reports_a_pr_whose_patch_escapes_the_tree(
     assert "escapes the tree" in bodies[8] and "escapes the tree" not in bodies[7]
     assert len(seen) == 1 and seen[0][0].component("linux").series_dir.is_relative_to(
         cfg.cache_dir / "pr-trees" / "ukl" / "patches" / good)
+
+
+def test_a_pr_rebase_job_rebases_the_prs_series(
+    fake_github: FakeGitHub, gh: GitHubClient, cfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ukl_patchbot import rebase
+    from ukl_patchbot.rebase_report import PatchResult, PatchStatus, RebaseReport
+
+    calls: list[tuple[Path, str, bool]] = []
+
+    def fake_rebase(c: Config, component: str, tag: str, **kw: object) -> RebaseReport:
+        calls.append((c.component(component).series_dir, tag, bool(kw.get("write"))))
+        return RebaseReport(component, "v6.1.170", tag,
+                            (PatchResult("0001-x.patch", "x", PatchStatus.CLEAN),))
+
+    monkeypatch.setattr(rebase, "rebase_series", fake_rebase)
+    put(fake_github, pr_files())
+    job = Job(JobKind.REBASE, tag="v6.1.192", repo=REPO, pr=7, head_sha=SHA)
+    out = pipeline.execute_job(job, cfg)
+    assert out.conclusion == Conclusion.SUCCESS, out.summary_md
+    dest = cfg.cache_dir / "pr-trees" / "ukl" / "patches" / SHA
+    assert calls == [(dest / "patchsets" / "linux", "v6.1.192", False)]  # never writes
