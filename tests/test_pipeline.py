@@ -4,7 +4,6 @@ real classic `patchbot check` of v6.1.192 from the mirror, answered from cache o
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import time
 from pathlib import Path
@@ -173,20 +172,14 @@ def test_source_hash_ignores_bytecode_but_sees_kconfig_changes(tmp_path: Path) -
     cfg = checkout_cfg(dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"),
                                            cache_dir=tmp_path / "cache"), tmp_path / "co")
     before = pipeline.source_hash(cfg)
-    pycache = pipeline.PACKAGE_DIR / "__pycache__"
-    made = not pycache.exists()
-    junk = pycache / f"patchbot-test-junk-{os.getpid()}.pyc"
-    pycache.mkdir(exist_ok=True)
-    junk.write_bytes(b"junk")
-    try:
-        assert pipeline.source_hash(cfg) == before
-    finally:
-        junk.unlink()
-        if made:
-            pycache.rmdir()
+    code = pipeline.code_hash()
+    assert pipeline._sources(pipeline.PACKAGE_DIR)  # the package's .py and probe .c files
+    assert all("__pycache__" not in name for name in pipeline._sources(pipeline.PACKAGE_DIR))
+    assert "ukl_patchbot/probe/probe.c" in pipeline._sources(pipeline.PACKAGE_DIR)
     with open(tmp_path / "co" / "kconfigs" / "base.config", "a") as f:
         f.write("CONFIG_PRINTK_TIME=y\n")
     assert pipeline.source_hash(cfg) != before
+    assert pipeline.code_hash() == code  # once per process: the code that was loaded
 
 
 def test_unreadable_cached_report_is_a_miss(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ inputs, so asking again with nothing changed answers from the cache.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shlex
 import time
@@ -112,16 +113,27 @@ def _glibc_tag(cfg: Config, requested: str | None) -> str:
     return upstream.series_base(cfg.component("glibc")) or _newest_tag(cfg, "glibc")
 
 
+def _sources(d: Path) -> dict[str, Path]:
+    # Sources only: __pycache__ changes whenever Python compiles a module.
+    return {f"{d.name}/{p.relative_to(d)}": p for p in sorted(d.rglob("*"))
+            if p.is_file() and p.suffix in SOURCE_SUFFIXES and "__pycache__" not in p.parts}
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """Our package (code and probe source) as this process loaded it.
+
+    Hashed once per process: the code that runs is the code that was
+    imported, even if someone edits the files meanwhile.
+    """
+    return hash_files(_sources(PACKAGE_DIR))
+
+
 def source_hash(cfg: Config) -> str:
     """Everything in this checkout that shapes a result: our code, kconfigs, the probe."""
-    files: dict[str, Path] = {}
-    for d in (PACKAGE_DIR, cfg.root / "kconfigs"):
-        if d.is_dir():
-            # Sources only: __pycache__ changes whenever Python compiles a module.
-            files.update({f"{d.name}/{p.relative_to(d)}": p for p in sorted(d.rglob("*"))
-                          if p.is_file() and p.suffix in SOURCE_SUFFIXES
-                          and "__pycache__" not in p.parts})
-    return hash_files(files)
+    kconfigs = cfg.root / "kconfigs"
+    files = _sources(kconfigs) if kconfigs.is_dir() else {}
+    return cache_key("sources", {"code": code_hash(), "kconfigs": hash_files(files)})
 
 
 def _qemu_version() -> str:
