@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -65,3 +66,28 @@ def test_unknown_variant_and_missing_glibc(tmp_path: Path) -> None:
         uklapp.compile_probe("bsd", tmp_path)
     with pytest.raises(UserError, match="needs a UKL glibc"):
         uklapp.compile_probe("ukl", tmp_path)
+
+
+def test_glibc_cache_hit_and_stale_build_cleanup(tmp_path: Path) -> None:
+    from ukl_patchbot import glibc
+
+    cache = tmp_path / "glibc"
+    key = glibc.glibc_key("tree-1")
+    done = cache / f"glibc-{key}"
+    (done / "build").mkdir(parents=True)
+    (done / "build" / "libc.a").write_bytes(b"!<arch>\n")
+    (done / "DONE").write_text("tree-1\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = cache / f".glibc-{key}.tmp-{dead.pid}"
+    live = cache / f".glibc-{key}.tmp-{os.getpid()}"
+    stale.mkdir()
+    live.mkdir()
+    # A finished entry answers without building (no source tree needed) ...
+    hit = glibc.build_glibc(tmp_path / "no-src", cache, "tree-1", log_path=tmp_path / "log")
+    assert hit.root == done and hit.libc_a.is_file()
+    # ... and a killed build's leftover is gone, a running build's is kept.
+    assert not stale.exists() and live.exists()
+    # A half-built entry (no DONE) is not a hit.
+    (done / "DONE").unlink()
+    assert glibc.cached_glibc(cache, "tree-1") is None

@@ -65,6 +65,27 @@ def cached_glibc(cache_dir: Path, tree_id: str) -> GlibcBuild | None:
     return None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_builds(cache_dir: Path) -> list[Path]:
+    """Remove half-built entries left by a build that was killed (its pid is gone)."""
+    removed = []
+    for tmp in cache_dir.glob(".glibc-*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
 def build_glibc(
     src_dir: Path, cache_dir: Path, tree_id: str, *, log_path: Path, jobs: int = 2
 ) -> GlibcBuild:
@@ -76,6 +97,7 @@ def build_glibc(
     raises `InfraError` naming the log: the glibc series is verified on its
     base tag, so a failure here is not a result of the Linux check.
     """
+    remove_stale_builds(cache_dir)
     hit = cached_glibc(cache_dir, tree_id)
     if hit is not None:
         return hit
