@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ukl_patchbot import progress
 
@@ -28,7 +28,7 @@ def test_for_stream_picks_by_isatty() -> None:
 
 def test_plain_lines_are_timestamped_and_throttled() -> None:
     out, clock = io.StringIO(), FakeClock()
-    p = progress.PlainProgress(out, clock, lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    p = progress.PlainProgress(out, clock, lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     p.step("build ukl")
     for i in range(100):  # many log lines within the heartbeat: none printed
         clock.t = i * 0.1
