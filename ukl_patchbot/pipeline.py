@@ -12,23 +12,20 @@ import functools
 import logging
 import shlex
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ukl_patchbot import check_report as cr
-from ukl_patchbot import kbuild, variants
-from ukl_patchbot.boot import DEFAULT_TIMEOUT, QEMU, BootResult, detect_accel
+from ukl_patchbot import kbuild, userland, variants
+from ukl_patchbot.boot import DEFAULT_TIMEOUT, QEMU, detect_accel
 from ukl_patchbot.cache import ContentCache, cache_key, hash_files
-from ukl_patchbot.check_report import CheckReport, PatchRow, RebaseSummary, VariantResult, Verdict
+from ukl_patchbot.check_report import CheckReport, PatchRow, RebaseSummary, Verdict
 from ukl_patchbot.config import Config
-from ukl_patchbot.console import BootStatus
-from ukl_patchbot.errors import CommandFailed, PatchbotError, UserError
+from ukl_patchbot.errors import PatchbotError, UserError
 from ukl_patchbot.fsutil import atomic_write
 from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome, StatusLine
-from ukl_patchbot.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
 from ukl_patchbot.progress import Progress
 from ukl_patchbot.workspace import check_workspace, export_once
 
@@ -96,7 +93,6 @@ def _tree_id(cfg: Config, component: str, ref: str) -> str:
 
 def _newest_tag(cfg: Config, component: str) -> str:
     from ukl_patchbot import upstream
-    from ukl_patchbot.errors import UserError
 
     tags = upstream.list_tags(cfg, component)
     if not tags:
@@ -146,76 +142,6 @@ def _qemu_version() -> str:
 def _write_report(report: CheckReport, out_dir: Path) -> None:
     atomic_write(out_dir / "report.json", cr.render_json(report))
     atomic_write(out_dir / "report.md", cr.render_markdown(report))
-
-
-def _failed_variant(name: str, step: str, lines: tuple[str, ...], log_path: str | None
-                    ) -> VariantResult:
-    """A variant that could not even be built because its userland (glibc, probe) failed."""
-    b = BuildResult(BuildStatus.FAILED, 0.0, 0, (f"{step} failed:",) + lines, None, None, log_path)
-    return VariantResult(name, ConfigResult(ConfigStatus.SKIPPED), b, BootResult(BootStatus.SKIPPED))
-
-
-def _userland(cfg: Config, ws: variants.Workspace, glibc_ref: str | None, glibc_tree: str | None,
-              out_dir: Path, wanted: tuple[str, ...], progress: Progress
-              ) -> tuple[dict[str, Path], dict[str, VariantResult]]:
-    """The probe for each variant: classic /init in an initramfs, the UKL application object.
-
-    Classic links the probe against the system's stock glibc; UKL needs the
-    patched glibc first. Returns the artifacts ("initrd", "ukl_archive") and,
-    for variants whose userland failed to build, a ready failed result: a
-    glibc or probe build error fails that variant, it is not a traceback.
-    """
-    from ukl_patchbot import glibc, uklapp
-
-    arts: dict[str, Path] = {}
-    failed: dict[str, VariantResult] = {}
-    probe_dir = ws.root / "probe"
-
-    def step(name: str, fn: Callable[[], Path], variant: str, log_path: Path) -> Path | None:
-        progress.step(name)
-        start = time.monotonic()
-        try:
-            path = fn()
-        except (CommandFailed, UserError) as exc:
-            tail = exc.tail if isinstance(exc, CommandFailed) else exc.message
-            failed[variant] = _failed_variant(variant, name, tuple(tail.splitlines()[-10:]),
-                                              str(log_path))
-            progress.finish(name, "failed", time.monotonic() - start)
-            return None
-        progress.finish(name, "ok", time.monotonic() - start)
-        return path
-
-    if "classic" in wanted:
-        log_c = out_dir / "probe-classic.log"
-        init = step("probe classic", lambda: uklapp.compile_probe(
-            "classic", probe_dir / "classic", log_path=log_c), "classic", log_c)
-        if init is not None:
-            arts["initrd"] = uklapp.make_initramfs(init, probe_dir / "initramfs.cpio",
-                                                   log_path=log_c)
-    if "ukl" in wanted and glibc_ref is not None and glibc_tree is not None:
-        glibc_src = ws.root / "src" / "glibc"
-        export_once(cfg, "glibc", glibc_ref, glibc_tree, glibc_src)
-        log_g = out_dir / "build-glibc.log"
-        built: list[glibc.GlibcBuild] = []
-
-        def build_glibc() -> Path:
-            built.append(glibc.build_glibc(glibc_src, cfg.cache_dir / "glibc", glibc_tree,
-                                           log_path=log_g))
-            return built[0].root
-
-        if step("glibc (UKL)", build_glibc, "ukl", log_g) is not None:
-            gl = built[0]
-            log_u = out_dir / "probe-ukl.log"
-
-            def app() -> Path:
-                obj = uklapp.compile_probe("ukl", probe_dir / "ukl", glibc=gl, log_path=log_u)
-                return uklapp.link_application([obj], gl, probe_dir / "ukl" / "ukl-app.o",
-                                               log_path=log_u)
-
-            archive = step("probe ukl", app, "ukl", log_u)
-            if archive is not None:
-                arts["ukl_archive"] = archive
-    return arts, failed
 
 
 def _load_cached(path: Path) -> CheckReport | None:
@@ -285,7 +211,8 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
         t0 = time.monotonic()
         how = export_once(cfg, "linux", linux_rep.applied_ref, tree_id, ws.src)
         progress.finish("export linux tree", how, time.monotonic() - t0)
-        arts, failed = _userland(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants, progress)
+        arts, failed = userland.build(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants,
+                                      progress)
         specs = tuple(variants.spec_for(v, cfg.root / "kconfigs", initrd=arts.get("initrd"),
                                         ukl_archive=arts.get("ukl_archive"))
                       for v in req.variants if v not in failed)
