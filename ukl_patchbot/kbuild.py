@@ -207,6 +207,10 @@ class BuildEnv:
         if self.ccache_dir is not None:
             env["CCACHE_DIR"] = str(self.ccache_dir)
             env["CCACHE_NOHASHDIR"] = "1"
+            # Depend mode: a miss costs no extra preprocessor run. Measured on
+            # a cold classic build of 6.1.192: 96 s, plain make 99.5-106 s,
+            # default ccache mode 114 s; a warm rebuild still hits (32 s).
+            env["CCACHE_DEPEND"] = "1"
             if self.ccache_basedir is not None:
                 env["CCACHE_BASEDIR"] = str(self.ccache_basedir)
         return env
