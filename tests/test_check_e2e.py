@@ -168,3 +168,21 @@ def test_repeat_answers_from_cache(passing, tmp_path: Path) -> None:  # type: ig
     cfg, report = passing
     again = pipeline.run_check(cfg, pipeline.CheckRequest(tag=TAG, out_dir=tmp_path / "again"))
     assert again.from_cache and again.verdict == report.verdict
+
+
+def test_cli_check_exit_code_json_and_markdown(passing, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from ukl_patchbot import cli
+
+    cfg, _report = passing
+    shutil.copy(REPO_ROOT / "patchbot.toml", cfg.root / "patchbot.toml")
+    monkeypatch.setenv("PATCHBOT_CACHE_DIR", str(cfg.cache_dir))
+    out = cfg.root / "cli-run"
+    rc = cli.main(["--config", str(cfg.root / "patchbot.toml"), "check", TAG, "--out", str(out),
+                   "--json", str(cfg.root / "check.json")])
+    assert rc == 0
+    assert json.loads((cfg.root / "check.json").read_text())["passed"] is True
+    assert capsys.readouterr().out.startswith(f"## patchbot check linux {TAG}: PASS")
+    assert (out / "report.md").is_file()
