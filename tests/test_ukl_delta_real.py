@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ukl_patchbot import gitops, glibc, pipeline, rebase, uklapp, variants
+from ukl_patchbot import gitops, glibc, rebase, uklapp, variants, workspace
 from ukl_patchbot.cache import ContentCache
 from ukl_patchbot.console import BootStatus
 from ukl_patchbot.errors import UserError
@@ -46,7 +46,7 @@ def ukl_glibc(real_config, glibc_mirror, tmp_path_factory) -> GlibcBuild:  # typ
     if hit is not None:
         return hit
     src = tmp_path_factory.mktemp("glibc-src") / "glibc"
-    pipeline.export_once(real_config, "glibc", ref, tree, src)
+    workspace.export_once(real_config, "glibc", ref, tree, src)
     log = tmp_path_factory.mktemp("glibc-log") / "build.log"
     return glibc.build_glibc(src, real_config.cache_dir / "glibc", tree, log_path=log)
 
@@ -116,7 +116,7 @@ def test_missing_ukl_archive_fails_before_compiling(real_config, linux_trees, tm
     _configure(patched, build, [kconfigs / "base.config", kconfigs / "ukl.config", frag])
     start = time.monotonic()
     res = subprocess.run(["make", "-s", f"O={build}", "olddefconfig", "prepare"], cwd=patched,
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, check=False)
     took = time.monotonic() - start
     assert res.returncode != 0
     assert f'CONFIG_UKL_ARCHIVE="{missing}" does not exist' in res.stderr
@@ -137,20 +137,21 @@ def test_ukl_off_builds_and_boots_like_upstream(real_config, linux_trees, tmp_pa
         subprocess.run(["make", "-s", f"O={build}", "olddefconfig"], cwd=src, check=True,
                        capture_output=True, timeout=300)
         configs[name] = [ln for ln in (build / ".config").read_text().splitlines()
-                         if ln.startswith("CONFIG_") or ln.startswith("# CONFIG_")]
+                         if ln.startswith(("CONFIG_", "# CONFIG_"))]
     extra = set(configs["patched"]) - set(configs["upstream"])
     assert extra == {"# CONFIG_UNIKERNEL_LINUX is not set"}
     assert set(configs["upstream"]) <= set(configs["patched"])
     # Same behaviour: both classic kernels boot the stock-glibc probe in user mode.
-    ws = pipeline.check_workspace(real_config)
     initrd = uklapp.make_initramfs(uklapp.compile_probe("classic", tmp_path / "probe"),
                                    tmp_path / "probe" / "initramfs.cpio")
     spec = variants.spec_for("classic", kconfigs, initrd=initrd)
     images = ContentCache(real_config.cache_dir / "kernels")
     for name, (ref, tree, _src) in linux_trees.items():
-        pipeline.export_once(real_config, "linux", ref, tree, ws.src)
-        (res,) = variants.check_variants(ws.src, tree, (spec,), ws, images, tmp_path / name,
-                                         Progress(), boot_timeout=60, retries=0)
+        # The check workspace is shared with every other check: hold its lock.
+        with workspace.locked(real_config) as ws:
+            workspace.export_once(real_config, "linux", ref, tree, ws.src)
+            (res,) = variants.check_variants(ws.src, tree, (spec,), ws, images, tmp_path / name,
+                                             Progress(), boot_timeout=60, retries=0)
         a = res.boot.decisive
         assert res.boot.status == BootStatus.PASS, (name, a.findings if a else res.build)
         assert a is not None and a.markers.cpl == 3 and a.markers.variant == "classic"

@@ -57,7 +57,7 @@ def test_classic_probe_runs_in_user_mode(tmp_path: Path) -> None:
     exe = uklapp.compile_probe("classic", tmp_path)
     out = subprocess.run([exe], capture_output=True, text=True, timeout=60, check=True).stdout
     assert "ukl-probe: start variant=classic cpl=3 " in out
-    assert "ukl-probe: bench syscall=getppid calls=100000 ns_per_call=" in out
+    assert "ukl-probe: bench syscall=getppid calls=1000000 ns_per_call=" in out
     assert out.rstrip().endswith("ukl-probe: done status=0")
 
 
