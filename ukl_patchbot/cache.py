@@ -116,7 +116,7 @@ class ContentCache:
             if not p.name.startswith(_STAGING_PREFIX):
                 continue
             pid = _pid_of(p.name)
-            dead = pid is not None and not _alive(pid)
+            dead = pid is not None and not process_alive(pid)
             if dead or now - p.stat().st_mtime > max_age_s:
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p)
@@ -131,7 +131,8 @@ def _pid_of(name: str) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a build with this pid may still be writing (our own pid counts as alive)."""
     if pid == os.getpid():
         # Our own pid: a leftover from an earlier process that had the same pid
         # is indistinguishable; staging dirs of this process are in use.

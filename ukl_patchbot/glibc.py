@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ukl_patchbot import runner
+from ukl_patchbot.cache import process_alive
 from ukl_patchbot.errors import InfraError
 
 # Bump when the recipe below changes, so old cache entries are not reused.
@@ -65,22 +66,12 @@ def cached_glibc(cache_dir: Path, tree_id: str) -> GlibcBuild | None:
     return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_builds(cache_dir: Path) -> list[Path]:
     """Remove half-built entries left by a build that was killed (its pid is gone)."""
     removed = []
     for tmp in cache_dir.glob(".glibc-*.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp)
     return removed
