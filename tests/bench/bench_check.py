@@ -5,7 +5,7 @@
 Measures, on the real tree from the test mirror (see tests/conftest.py):
   bare build   one plain `make -j2` of one variant: tinyconfig + the same
                fragments + olddefconfig + bzImage in a fresh directory, no ccache
-  bare boot    one plain QEMU boot of that image with the probe, to power-off
+  bare boot    one plain QEMU boot of that image with the probe, until QEMU exits
   cold check   `patchbot check` with empty kernel, ccache and check caches
                (mirrors and the glibc build are reused: glibc has its own cache)
   warm check   the same check again, nothing changed (answered from cache)
@@ -83,7 +83,7 @@ def main() -> int:
         t_build, image = bare_build(cfg, args.tag, "classic", scratch / "bare")
         print(f"bare build (classic, make -j2, no ccache): {t_build:.1f}s", flush=True)
         t_boot = bare_boot(image, scratch / "bare")
-        print(f"bare boot (QEMU {boot.detect_accel()}, to power-off): {t_boot:.2f}s", flush=True)
+        print(f"bare boot (QEMU {boot.detect_accel()}, until QEMU exits): {t_boot:.2f}s", flush=True)
 
         req = pipeline.CheckRequest(tag=args.tag, variants=wanted, out_dir=scratch / "cold")
         progress = PlainProgress(sys.stdout)
