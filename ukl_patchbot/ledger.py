@@ -103,7 +103,10 @@ class Ledger:
         created = False
 
         def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            # Decided afresh on every call: the store retries fn after a lost
+            # compare-and-set, and a stale True would claim a job another took.
             nonlocal created
+            created = False
             if raw is not None and not (again and raw["state"] in (JobState.DONE, JobState.FAILED)):
                 return None
             created = True
@@ -259,7 +262,10 @@ class Ledger:
         now = time.time()
 
         def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            # Decided afresh on every call: after a lost compare-and-set (Redis
+            # WATCH) fn runs again, and a stale True let two workers hold one lock.
             nonlocal got
+            got = False
             if raw is not None and raw["owner"] != owner and raw["until"] >= now:
                 return None
             got = True
