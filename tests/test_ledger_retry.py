@@ -7,7 +7,8 @@ transaction was then lost.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ukl_patchbot.jobs import Job, JobKind
 from ukl_patchbot.kvstore import SqliteKV, Update
