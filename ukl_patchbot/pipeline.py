@@ -76,13 +76,19 @@ def summarize_rebase(report: Any) -> RebaseSummary:
                          rebase_report.summary_line(report))
 
 
-def _rebase(cfg: Config, component: str, tag: str, out_dir: Path) -> tuple[Any, RebaseSummary]:
+def _rebase(cfg: Config, component: str, tag: str, out_dir: Path,
+            progress: Progress) -> tuple[Any, RebaseSummary]:
+    """Rebase one series (without writing it) as a progress step; reports go to ``out_dir``."""
     from ukl_patchbot import rebase, rebase_report
 
+    name = f"rebase {component} {tag}"
+    progress.step(name)
     rep = rebase.rebase_series(cfg, component, tag, write=False)
     atomic_write(out_dir / f"rebase-{component}.json", rebase_report.render_json(rep))
     atomic_write(out_dir / f"rebase-{component}.md", rebase_report.render_markdown(rep))
-    return rep, summarize_rebase(rep)
+    summary = summarize_rebase(rep)
+    progress.finish(name, "ok" if summary.ok else "conflict", rep.duration)
+    return rep, summary
 
 
 def _tree_id(cfg: Config, component: str, ref: str) -> str:
@@ -171,9 +177,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
         _write_report(report, out_dir)
         return report
 
-    progress.step(f"rebase linux {tag}")
-    linux_rep, linux_sum = _rebase(cfg, "linux", tag, out_dir)
-    progress.finish(f"rebase linux {tag}", "ok" if linux_sum.ok else "conflict", linux_rep.duration)
+    linux_rep, linux_sum = _rebase(cfg, "linux", tag, out_dir, progress)
     if not linux_sum.ok or linux_rep.applied_ref is None:
         verdict, attribution, text = cr.attribute((), linux_sum, tag)
         return finish(CheckReport("linux", tag, verdict, attribution, text, (), linux_sum,
@@ -183,9 +187,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     glibc_ref = glibc_tree = None
     notes: list[str] = []
     if glibc_tag is not None:
-        progress.step(f"rebase glibc {glibc_tag}")
-        g_rep, g_sum = _rebase(cfg, "glibc", glibc_tag, out_dir)
-        progress.finish(f"rebase glibc {glibc_tag}", "ok" if g_sum.ok else "conflict", g_rep.duration)
+        g_rep, g_sum = _rebase(cfg, "glibc", glibc_tag, out_dir, progress)
         if not g_sum.ok or g_rep.applied_ref is None:
             verdict, attribution, text = cr.attribute((), g_sum, glibc_tag)
             return finish(CheckReport("linux", tag, verdict, attribution, text, (), g_sum,
