@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite, fast and slow (real Debian upstream trees, real QEMU).
-# Usage: bash ci/test.sh [pytest args]
+# The whole test suite, fast and slow (real Debian upstream trees, real QEMU),
+# after the static checks (ruff, mypy, the import layering contract).
+# Usage: bash ci/test.sh [--fast] [pytest args]
+#   --fast  only the fast tests (no real trees, no QEMU): pytest -m "not slow"
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# conftest.py prints the wall time from here (install + checks + tests) in pytest's summary.
+PATCHBOT_SUITE_START="$(date +%s)"
+export PATCHBOT_SUITE_START
+args=()
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  args=(-m "not slow")
+fi
 bash ci/install-deps.sh
-exec .venv/bin/python -m pytest -ra --durations=15 "$@"
+exec .venv/bin/python -m pytest -ra --durations=15 "${args[@]}" "$@"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.gitrepo import REPO_ROOT, git
 
 
 @pytest.fixture(autouse=True)
@@ -33,11 +32,6 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     return home
 
 
-def git(cwd: Path, *args: str) -> str:
-    """Run git in ``cwd`` for test setup; returns stdout."""
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture
@@ -61,13 +55,15 @@ def make_repo(tmp_path: Path) -> Callable[..., Path]:
     return _make
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # PATCHBOT_FAST=1 skips the slow tests (real trees, QEMU) for quick local loops.
-    if os.environ.get("PATCHBOT_FAST") == "1":
-        skip = pytest.mark.skip(reason="PATCHBOT_FAST=1")
-        for item in items:
-            if "slow" in item.keywords:
-                item.add_marker(skip)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # ci/test.sh sets the start time: the figure covers install, checks and tests (cold or warm).
+    start = os.environ.get("PATCHBOT_SUITE_START")
+    if start and start.isdigit():
+        import time
+
+        took = int(time.time()) - int(start)
+        terminalreporter.write_line(
+            f"ci/test.sh wall time: {took} s ({took // 60} min {took % 60} s)")
 
 
 # --- Real upstream trees (slow tests) ------------------------------------------------------
@@ -76,38 +72,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # machine: $PATCHBOT_TEST_CACHE, default /var/tmp/ukl-patchbot-test. It holds downloads/ (the
 # Debian .debs) and mirrors/<component>.git. On a fresh machine the first run fetches the
 # packages with apt-get download (about 140 MB per Linux version) and imports them (about a
-# minute per version); later runs reuse both. .debs already on disk in $PATCHBOT_TEST_DEBS
-# (default /work/dl) are linked in instead of downloaded.
+# minute per version); later runs reuse both.
 #
-# `linux_mirror` / `glibc_mirror` are bare mirrors holding at least v6.1.170 and v6.1.192 /
-# glibc-2.36-deb12u14. Use them read-only (rev-parse, diff, `gitops.temp_worktree`,
-# `gitops.export_tree`); several test sessions may share them at once. Importing takes the
-# mirror's file lock (`<mirror>.lock`, see `upstream.sync`), so concurrent sessions wait for
-# each other instead of importing twice. Never delete or re-tag them from a test.
-
-REAL_LINUX_VERSIONS = ("6.1.170", "6.1.192")
-REAL_GLIBC_VERSIONS = ("2.36-deb12u14",)
+# Which versions: never pinned. The Linux base is the series' recorded base when apt still
+# offers it (or the mirror already holds it), else the oldest 6.1 version apt offers; the new
+# tag is the newest one apt offers; glibc is the newest glibc-source apt offers
+# (`tests.helpers.realtrees`).
+#
+# `linux_mirror` / `glibc_mirror` are bare mirrors holding those tags. Use them read-only
+# (rev-parse, diff, `gitops.temp_worktree`, `gitops.export_tree`); several test sessions may
+# share them at once. Importing takes the mirror's file lock (`<mirror>.lock`, see
+# `upstream.sync`), so concurrent sessions wait for each other instead of importing twice.
+# Never delete or re-tag them from a test.
 
 
 @pytest.fixture(scope="session")
 def real_cache_dir() -> Path:
     """The persistent patchbot cache for real upstream trees (see the comment above)."""
-    cache = Path(os.environ.get("PATCHBOT_TEST_CACHE", "/var/tmp/ukl-patchbot-test"))
-    downloads = cache / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    seed = Path(os.environ.get("PATCHBOT_TEST_DEBS", "/work/dl"))
-    if seed.is_dir():
-        for deb in seed.glob("*.deb"):
-            target = downloads / deb.name
-            if not target.exists():
-                tmp = downloads / f".{deb.name}.seed-{os.getpid()}"
-                try:
-                    os.link(deb, tmp)
-                except OSError:
-                    import shutil
+    from tests.helpers import realtrees
 
-                    shutil.copyfile(deb, tmp)
-                os.replace(tmp, target)
+    cache = realtrees.test_cache_dir()
+    (cache / "downloads").mkdir(parents=True, exist_ok=True)
     return cache
 
 
@@ -130,11 +115,35 @@ def _synced_mirror(cfg, component: str, versions: tuple[str, ...]) -> Path:  # t
 
 @pytest.fixture(scope="session")
 def linux_mirror(real_config) -> Path:  # type: ignore[no-untyped-def]
-    """Bare mirror with at least v6.1.170 and v6.1.192 (imported from Debian's packages)."""
-    return _synced_mirror(real_config, "linux", REAL_LINUX_VERSIONS)
+    """Bare mirror holding the real base and new Linux tags (see realtrees)."""
+    from tests.helpers import realtrees
+
+    return _synced_mirror(real_config, "linux", realtrees.linux_versions())
 
 
 @pytest.fixture(scope="session")
 def glibc_mirror(real_config) -> Path:  # type: ignore[no-untyped-def]
-    """Bare mirror with at least glibc-2.36-deb12u14 (upstream 2.36 + release-branch update)."""
-    return _synced_mirror(real_config, "glibc", REAL_GLIBC_VERSIONS)
+    """Bare mirror with the newest glibc tag apt offers (upstream 2.36 + release-branch update)."""
+    from tests.helpers import realtrees
+
+    return _synced_mirror(real_config, "glibc", realtrees.glibc_versions())
+
+
+@pytest.fixture(scope="session")
+def linux_base_tree(linux_mirror: Path, real_cache_dir: Path) -> Path:
+    """The Linux base tag exported once into the test cache (read-only for tests)."""
+    from tests.helpers import realtrees
+    from ukl_patchbot import gitops
+
+    tag = realtrees.linux_base_tag()
+    sha = gitops.rev_parse(linux_mirror, f"refs/tags/{tag}")
+    dest = real_cache_dir / "trees" / f"linux-{sha}"
+    if not (dest / "Makefile").is_file():
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        gitops.export_tree(linux_mirror, tag, tmp)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    return dest

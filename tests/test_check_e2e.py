@@ -1,4 +1,4 @@
-"""End to end on the real trees: `patchbot check v6.1.192` with the real UKL series.
+"""End to end on the real trees: `patchbot check` of the newest 6.1 tag with the real UKL series.
 
 1. Both variants pass (marker with cpl=3 / cpl=0, bench line parsed, ratio).
 2. A deliberately broken UKL patch fails UKL and not classic, and the report
@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, git
+from tests.helpers import realtrees
+
+from tests.helpers.gitrepo import REPO_ROOT, git
 from ukl_patchbot import check_report as cr
 from ukl_patchbot import pipeline, variants
 from ukl_patchbot.cache import ContentCache
@@ -29,7 +31,7 @@ from ukl_patchbot.console import BootStatus, FindingKind
 from ukl_patchbot.kbuild import BuildStatus
 from ukl_patchbot.progress import Progress
 
-TAG = "v6.1.192"
+TAG = realtrees.linux_new_tag()
 SERIES = REPO_ROOT / "patchsets" / "linux" / "series"
 
 pytestmark = [

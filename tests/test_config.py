@@ -6,7 +6,7 @@ import pytest
 
 from ukl_patchbot import config
 from ukl_patchbot.errors import UserError
-from tests.conftest import REPO_ROOT
+from tests.helpers.gitrepo import REPO_ROOT
 
 
 def test_repo_config_loads() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.gitrepo import REPO_ROOT
 from tests.fakes_github import APP_ID, FakeGitHub, PullRequest, fake_github
 from tests.redis_server import redis_url
 from ukl_patchbot.jobqueue import JobQueue

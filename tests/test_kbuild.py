@@ -16,7 +16,6 @@ from ukl_patchbot.errors import InfraError, UserError
 from ukl_patchbot.kbuild import BuildStatus, ConfigStatus, DroppedOption
 
 FAKE = Path(__file__).parent / "fakelinux"
-REAL_TREE = Path("/work/src/linux-6.1.170")
 
 
 @pytest.fixture
@@ -161,15 +160,15 @@ def test_missing_tools_name_debian_packages(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REAL_TREE.is_dir(), reason="needs the extracted 6.1.170 tree")
-def test_real_tree_drop_is_detected(tmp_path: Path) -> None:
+def test_real_tree_drop_is_detected(linux_base_tree: Path, tmp_path: Path) -> None:
+    real_tree = linux_base_tree
     frag = tmp_path / "want.config"
     # SERIAL_8250_CONSOLE needs SERIAL_8250 and TTY, which tinyconfig lacks.
     frag.write_text("CONFIG_64BIT=y\nCONFIG_PRINTK=y\nCONFIG_SERIAL_8250_CONSOLE=y\n")
-    res = kbuild.configure(REAL_TREE, tmp_path / "out", [frag], log_path=tmp_path / "c.log")
+    res = kbuild.configure(real_tree, tmp_path / "out", [frag], log_path=tmp_path / "c.log")
     assert res.status == ConfigStatus.DROPPED
     assert [d.name for d in res.dropped] == ["CONFIG_SERIAL_8250_CONSOLE"]
     frag.write_text(frag.read_text() + "CONFIG_TTY=y\nCONFIG_SERIAL_8250=y\n")
-    res = kbuild.configure(REAL_TREE, tmp_path / "out", [frag])
+    res = kbuild.configure(real_tree, tmp_path / "out", [frag])
     assert res.status == ConfigStatus.OK, res.dropped
-    assert not (REAL_TREE / ".config").exists()  # out of tree: the source stays clean
+    assert not (real_tree / ".config").exists()  # out of tree: the source stays clean

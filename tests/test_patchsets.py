@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.gitrepo import REPO_ROOT
 from ukl_patchbot.series import load_series
 
 PATCHSETS = REPO_ROOT / "patchsets"

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, git
+from tests.helpers import realtrees
+
+from tests.helpers.gitrepo import REPO_ROOT, git
 from ukl_patchbot import check_report as cr
 from ukl_patchbot import cli, pipeline
 from ukl_patchbot.config import Config
@@ -139,11 +141,12 @@ def test_real_classic_check_then_repeat_from_cache(real_config, linux_mirror: Pa
     series.mkdir(parents=True)
     (series / "0001-marker.patch").write_text(MARKER_PATCH)
     (series / "series").write_text("0001-marker.patch\n")
-    (series / "patchset.toml").write_text('base = "v6.1.170"\n')
+    (series / "patchset.toml").write_text(f'base = "{realtrees.linux_base_tag()}"\n')
     cfg = checkout_cfg(real_config, tmp_path / "co", series)
     git(tmp_path / "co", "init", "-q")
 
-    req = pipeline.CheckRequest(tag="v6.1.192", variants=("classic",), out_dir=tmp_path / "run1",
+    req = pipeline.CheckRequest(tag=realtrees.linux_new_tag(), variants=("classic",),
+                                out_dir=tmp_path / "run1",
                                 use_cache=False, boot_timeout=60)
     report = pipeline.run_check(cfg, req)
     assert report.verdict == cr.Verdict.PASS, cr.render_markdown(report)

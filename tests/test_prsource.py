@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.gitrepo import REPO_ROOT
 from tests.fakes_github import PAT, FakeGitHub, fake_github
 from ukl_patchbot import check_report as cr
 from ukl_patchbot import config, pipeline, prsource

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.helpers.gitrepo import git
 from ukl_patchbot import gitops, rebase
 from ukl_patchbot.config import Component, Config
 from ukl_patchbot.errors import UserError

@@ -1,4 +1,4 @@
-"""`patchbot rebase` on the real Linux tree: v6.1.170 -> v6.1.192 from Debian's packages.
+"""`patchbot rebase` on the real Linux tree: series base -> newest 6.1 tag from Debian's packages.
 
 The series here are small and made on the fly, on files that changed (or not)
 between the two tags, so each per-patch result is exercised on real code.
@@ -11,16 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.helpers import realtrees
+
+from tests.helpers.gitrepo import git
 from ukl_patchbot import gitops, rebase
 from ukl_patchbot.config import Config
 from ukl_patchbot.rebase_report import HunkStatus, PatchStatus
 
 pytestmark = pytest.mark.slow
 
-OLD, NEW = "v6.1.170", "v6.1.192"
+OLD, NEW = realtrees.linux_base_tag(), realtrees.linux_new_tag()
+OLD_SUB, NEW_SUB = OLD.rsplit(".", 1)[1], NEW.rsplit(".", 1)[1]
 
-# (subject, path, old text, new text): each edit replaces one exact snippet of v6.1.170.
+# (subject, path, old text, new text): each edit replaces one exact snippet of the base.
 LDS = ("x86: keep the application's TLS sections in vmlinux", "arch/x86/kernel/vmlinux.lds.S",
        "\tSTABS_DEBUG\n", "\tSTABS_DEBUG\n\t/* UKL: application TLS template */\n")
 MAKEFILE = ("kbuild: link the UKL application archive", "Makefile",
@@ -35,7 +38,8 @@ SYS_UPSTREAM = ("prctl: copy the whole auxv", "kernel/sys.c",
                 "\tmemcpy(mm->saved_auxv, user_auxv, len);\n",
                 "\tmemcpy(mm->saved_auxv, user_auxv, sizeof(user_auxv));\n")
 MAKEFILE_CONFLICT = ("kbuild: mark UKL kernels", "Makefile",
-                     "SUBLEVEL = 170\nEXTRAVERSION =\n", "SUBLEVEL = 170\nEXTRAVERSION = -ukl\n")
+                     f"SUBLEVEL = {OLD_SUB}\nEXTRAVERSION =\n",
+                     f"SUBLEVEL = {OLD_SUB}\nEXTRAVERSION = -ukl\n")
 
 
 def make_real_series(mirror: Path, dest: Path, edits: list[tuple[str, str, str, str]],
@@ -122,8 +126,8 @@ def test_real_series_conflict_and_already_upstream(
     assert conflict.conflict_files == ("Makefile",)
     (h,) = conflict.hunks
     assert h.status == HunkStatus.CONFLICT
-    assert "SUBLEVEL = 170" in h.expected and "SUBLEVEL = 192" in h.actual
-    assert "+SUBLEVEL = 192" in h.upstream_diff
+    assert f"SUBLEVEL = {OLD_SUB}" in h.expected and f"SUBLEVEL = {NEW_SUB}" in h.actual
+    assert f"+SUBLEVEL = {NEW_SUB}" in h.upstream_diff
     assert h.upstream_commits == ()  # Debian imports carry no history
     assert {p.name: p.read_bytes() for p in sdir.iterdir()} == before
 
@@ -133,12 +137,13 @@ def test_real_mirror_tags_and_export(linux_mirror: Path, real_config: Config,
     from ukl_patchbot import debian, upstream
 
     tags = upstream.list_tags(real_config, "linux")
-    assert tags.index("v6.1.192") < tags.index("v6.1.170")
-    info = debian.parse_tag_message(gitops.tag_message(linux_mirror, "v6.1.192"))
-    assert info["package"] == "linux-source-6.1" and info["revision"].startswith("6.1.192-")
+    assert tags.index(NEW) < tags.index(OLD)
+    info = debian.parse_tag_message(gitops.tag_message(linux_mirror, NEW))
+    assert info["package"] == "linux-source-6.1" and info["revision"] == realtrees.newest_revision(
+        "linux-source-6.1", NEW[1:])
     # A build directory from any commitish, without a worktree registration.
     out = tmp_path / "tree"
-    gitops.export_tree(linux_mirror, "v6.1.192", out)
-    assert "SUBLEVEL = 192" in (out / "Makefile").read_text()
+    gitops.export_tree(linux_mirror, NEW, out)
+    assert f"SUBLEVEL = {NEW_SUB}" in (out / "Makefile").read_text()
     assert (out / "scripts" / "checkpatch.pl").stat().st_mode & 0o111
     assert not any(str(out) in line for line in git(linux_mirror, "worktree", "list").splitlines())

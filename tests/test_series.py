@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.helpers.gitrepo import git
 from ukl_patchbot.errors import UserError
 from ukl_patchbot.series import check_tree_path, load_series
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import realtrees
+
 from ukl_patchbot import gitops, glibc, rebase, uklapp, variants, workspace
 from ukl_patchbot.cache import ContentCache
 from ukl_patchbot.console import BootStatus
@@ -23,7 +25,7 @@ from ukl_patchbot.errors import UserError
 from ukl_patchbot.glibc import GlibcBuild
 from ukl_patchbot.progress import Progress
 
-TAG = "v6.1.192"
+TAG = realtrees.linux_new_tag()
 STOCK_LIB = Path("/usr/lib/x86_64-linux-gnu")
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.helpers.debs import make_deb, tar_xz
+from tests.helpers.gitrepo import git
 from ukl_patchbot import debian, gitops, upstream
 from ukl_patchbot.config import Component, Config
 from ukl_patchbot.errors import UserError
@@ -67,50 +68,8 @@ def test_resolve_tag_and_errors(remote_cfg: Config) -> None:
 # --- Debian source packages -----------------------------------------------------------------
 
 
-def _tar_xz(members: dict[str, bytes | tuple[str, str]], top: str) -> bytes:
-    """A .tar.xz of ``members``: bytes = file (name ending '*' = executable), ('link', target)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        d = tarfile.TarInfo(top)
-        d.type = tarfile.DIRTYPE
-        tf.addfile(d)
-        for name, content in members.items():
-            exe = name.endswith("*")
-            info = tarfile.TarInfo(f"{top}/{name.rstrip('*')}")
-            info.mtime = 1_700_000_000
-            if isinstance(content, tuple):
-                info.type = tarfile.SYMTYPE
-                info.linkname = content[1]
-                tf.addfile(info)
-            else:
-                info.size = len(content)
-                info.mode = 0o755 if exe else 0o644
-                tf.addfile(info, io.BytesIO(content))
-    return lzma.compress(buf.getvalue())
-
-
-def make_deb(path: Path, data_files: dict[str, bytes]) -> Path:
-    """A real .deb (ar archive, data.tar.xz) holding ``data_files``."""
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tf:
-        for name, content in data_files.items():
-            info = tarfile.TarInfo(f"./{name}")
-            info.size = len(content)
-            info.mtime = 1_700_000_000
-            tf.addfile(info, io.BytesIO(content))
-    members = [(b"debian-binary", b"2.0\n"), (b"control.tar.xz", lzma.compress(b"")),
-               (b"data.tar.xz", lzma.compress(data.getvalue()))]
-    out = bytearray(b"!<arch>\n")
-    for name, content in members:
-        out += (name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6)
-                + b"100644".ljust(8) + str(len(content)).encode().ljust(10) + b"`\n")
-        out += content + (b"\n" if len(content) % 2 else b"")
-    path.write_bytes(bytes(out))
-    return path
-
-
 def test_deb_import_streams_tree_into_tagged_commit(tmp_path: Path) -> None:
-    tarball = _tar_xz({"Makefile": b"VERSION = 6\n", "scripts/run.sh*": b"#!/bin/sh\n",
+    tarball = tar_xz({"Makefile": b"VERSION = 6\n", "scripts/run.sh*": b"#!/bin/sh\n",
                        "arch/x86/link": ("link", "../Makefile"), "dir with space/f": b"x\n"},
                       "linux-source-6.1")
     deb = make_deb(tmp_path / "k.deb", {"usr/src/linux-source-6.1.tar.xz": tarball,
@@ -138,7 +97,7 @@ def test_deb_import_glibc_reverts_debian_patches_keeps_release_branch(tmp_path: 
                b"diff --git a/misc/empty.req b/misc/empty.req\nnew file mode 100644\n"
                b"index 0000000000..e69de29bb2\n")
     local = (b"--- a/locale/C.txt\n+++ b/locale/C.txt\n@@ -1 +1 @@\n-upstream\n+debian\n")
-    shipped = _tar_xz({"version.h": b'#define RELEASE "stable"\n', "locale/C.txt": b"debian\n"},
+    shipped = tar_xz({"version.h": b'#define RELEASE "stable"\n', "locale/C.txt": b"debian\n"},
                       "glibc-2.36")
     deb = make_deb(tmp_path / "g.deb", {
         "usr/src/glibc/debian/patches/series": b"git-updates.diff\n\nlocal/tweak.diff -p1\n",

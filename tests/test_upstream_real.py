@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REAL_LINUX_VERSIONS, git
+from tests.helpers import realtrees
+
+from tests.helpers.gitrepo import git
 from ukl_patchbot import debian, gitops, upstream
 from ukl_patchbot.config import Config
 
@@ -15,20 +17,25 @@ pytestmark = pytest.mark.slow
 
 
 def test_linux_sync_is_idempotent(linux_mirror: Path, real_config: Config) -> None:
-    res = upstream.sync(real_config, "linux", versions=list(REAL_LINUX_VERSIONS))
-    assert res.added == () and set(res.present) == {"v6.1.170", "v6.1.192"}
-    # Newest Debian revision of 6.1.192 (there are -1 and -2).
-    info = debian.parse_tag_message(gitops.tag_message(linux_mirror, "v6.1.192"))
-    assert info["revision"] == "6.1.192-2"
-    assert "SUBLEVEL = 170" in gitops.out(linux_mirror, "show", "v6.1.170:Makefile")
+    wanted = realtrees.linux_versions()
+    res = upstream.sync(real_config, "linux", versions=list(wanted))
+    assert res.added == () and set(res.present) == {f"v{v}" for v in wanted}
+    # The newest Debian revision apt offers right now (the archive moves on: never pinned).
+    new = realtrees.linux_new_tag()
+    info = debian.parse_tag_message(gitops.tag_message(linux_mirror, new))
+    assert info["revision"] == realtrees.newest_revision("linux-source-6.1", new[1:])
+    base = realtrees.linux_base_tag()
+    sub = base.rsplit(".", 1)[1]
+    assert f"SUBLEVEL = {sub}" in gitops.out(linux_mirror, "show", f"{base}:Makefile")
 
 
 def test_glibc_tag_is_upstream_plus_release_branch(glibc_mirror: Path, real_cache_dir: Path,
                                                    tmp_path: Path) -> None:
-    tag = "glibc-2.36-deb12u14"
+    tag = realtrees.glibc_tag()
+    revision = realtrees.newest_revision("glibc-source", "2.36")
     info = debian.parse_tag_message(gitops.tag_message(glibc_mirror, tag))
-    assert info == {"package": "glibc-source", "revision": "2.36-9+deb12u14"}
-    deb = next((real_cache_dir / "downloads").glob("glibc-source_2.36-9+deb12u14_*.deb"))
+    assert info == {"package": "glibc-source", "revision": revision}
+    deb = next((real_cache_dir / "downloads").glob(f"glibc-source_{revision}_*.deb"))
     diff = subprocess.run(
         ["sh", "-c", f"dpkg-deb --fsys-tarfile {deb} | "
          "tar -xOf - ./usr/src/glibc/debian/patches/git-updates.diff"],

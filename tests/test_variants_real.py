@@ -1,14 +1,12 @@
 """The classic variant on the real Linux tree: configure, build, boot under QEMU, cache.
 
 Slow: one cold kernel build (about 2 minutes on this machine, more when the
-2 cores are shared). The tree comes from the 6.1.170 extraction when present,
-else from the ``linux_mirror`` fixture (the mirror imported from Debian's
-source packages).
+2 cores are shared). The tree is the Linux base tag exported from the test
+mirror (``linux_base_tree``, imported from Debian's source packages).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,6 @@ from ukl_patchbot.kbuild import BuildStatus, ConfigStatus
 from ukl_patchbot.progress import Progress
 
 REPO = Path(__file__).resolve().parent.parent
-EXTRACTED = Path("/work/src/linux-6.1.170")
 
 pytestmark = pytest.mark.slow
 
@@ -35,20 +32,8 @@ class Recorder(Progress):
 
 
 @pytest.fixture(scope="module")
-def linux_src(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[Path]:
-    if EXTRACTED.is_dir():
-        yield EXTRACTED
-        return
-    from ukl_patchbot import gitops
-
-    try:
-        mirror = request.getfixturevalue("linux_mirror")
-    except pytest.FixtureLookupError:
-        pytest.skip("no Linux tree: neither /work/src/linux-6.1.170 nor the linux_mirror fixture")
-    dest = tmp_path_factory.mktemp("src") / "linux"
-    gitops.export_tree(mirror, "v6.1.170", dest)
-    yield dest
+def linux_src(linux_base_tree: Path) -> Path:
+    return linux_base_tree
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +45,7 @@ def built(linux_src: Path, tmp_path_factory: pytest.TempPathFactory
     ws = variants.Workspace(work / "ws", linux_src, work / "ccache")
     images = ContentCache(work / "kernels")
     rec = Recorder()
-    (result,) = variants.check_variants(linux_src, "tree-6.1.170", (spec,), ws, images,
+    (result,) = variants.check_variants(linux_src, "tree-base", (spec,), ws, images,
                                         work / "out", rec, boot_timeout=60)
     return result, work, images, ws, rec
 
@@ -86,7 +71,7 @@ def test_repeat_takes_the_image_from_the_cache(built, linux_src: Path) -> None: 
     spec = variants.spec_for("classic", REPO / "kconfigs",
                              initrd=work / "probe" / "initramfs-plain.cpio")
     rec = Recorder()
-    _cfg, b = variants.build_variant(linux_src, "tree-6.1.170", spec, ws, images,
+    _cfg, b = variants.build_variant(linux_src, "tree-base", spec, ws, images,
                                         work / "out2", rec)
     assert b.status == BuildStatus.CACHED and b.image is not None
     assert Path(b.image).read_bytes() == Path(result.build.image).read_bytes()

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, git
+from tests.helpers.gitrepo import REPO_ROOT, git
 from ukl_patchbot import config, workspace
 
 

@@ -34,6 +34,10 @@ def cmd_tags(args: argparse.Namespace) -> int:
         print(f"{name} ({comp.upstream}); series base: {base or 'none'}")
         if not tags:
             print(f"  (no tags: run `patchbot upstream sync {name}`)")
+        if base and tags and base not in tags:
+            # The archive withdrew it before this mirror imported it: rebases still run,
+            # without the old-base detail (range-diff, upstream change per hunk).
+            print(f"  {base}  <- base, not in the mirror (the upstream no longer offers it)")
         for tag in tags:
             v = versions.tag_version(tag, comp.tag_prefix)
             mark = ""
