@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -101,13 +101,13 @@ def real_config(real_cache_dir: Path):  # type: ignore[no-untyped-def]
     """The repository's patchbot.toml with the cache in `real_cache_dir`."""
     import dataclasses
 
-    from ukl_patchbot import config
+    from ukl_patchbot.core import config
 
     return dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"), cache_dir=real_cache_dir)
 
 
 def _synced_mirror(cfg, component: str, versions: tuple[str, ...]) -> Path:  # type: ignore[no-untyped-def]
-    from ukl_patchbot import upstream
+    from ukl_patchbot.upstream import mirror as upstream
 
     upstream.sync(cfg, component, versions=list(versions), log_dir=cfg.cache_dir / "logs")
     return cfg.mirror_dir(component)
@@ -133,7 +133,7 @@ def glibc_mirror(real_config) -> Path:  # type: ignore[no-untyped-def]
 def linux_base_tree(linux_mirror: Path, real_cache_dir: Path) -> Path:
     """The Linux base tag exported once into the test cache (read-only for tests)."""
     from tests.helpers import realtrees
-    from ukl_patchbot import gitops
+    from ukl_patchbot.upstream import gitops
 
     tag = realtrees.linux_base_tag()
     sha = gitops.rev_parse(linux_mirror, f"refs/tags/{tag}")

@@ -1,4 +1,4 @@
-"""A stand-in for `ukl_patchbot.pipeline.execute_job`, for workers started as subprocesses.
+"""A stand-in for `ukl_patchbot.dispatch.execute.execute_job`, for workers started as subprocesses.
 
 Steered by the environment: ``PATCHBOT_TEST_RUNS`` (a directory where each
 start and finish leaves a file), ``PATCHBOT_TEST_MODE`` (``ok``,
@@ -13,8 +13,8 @@ import signal
 import time
 from pathlib import Path
 
-from ukl_patchbot.config import Config
-from ukl_patchbot.jobs import Conclusion, Job, JobOutcome, StatusLine
+from ukl_patchbot.core.config import Config
+from ukl_patchbot.core.jobs import Conclusion, Job, JobOutcome, StatusLine
 
 
 def execute(job: Job, cfg: Config) -> JobOutcome:

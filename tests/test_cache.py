@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ukl_patchbot.cache import ContentCache, cache_key, hash_files, hash_tree
+from ukl_patchbot.core.cache import ContentCache, cache_key, hash_files, hash_tree
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ def test_killed_writer_leaves_no_entry_and_is_cleaned(tmp_path: Path) -> None:
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
         from pathlib import Path
-        from ukl_patchbot.cache import ContentCache
+        from ukl_patchbot.core.cache import ContentCache
         with ContentCache(Path({str(root)!r})).put("kernel-x") as stage:
             (stage / "bzImage").write_bytes(b"partial")
             print("writing", flush=True)

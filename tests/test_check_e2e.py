@@ -21,15 +21,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import realtrees
-
 from tests.helpers.gitrepo import REPO_ROOT, git
-from ukl_patchbot import check_report as cr
-from ukl_patchbot import pipeline, variants
-from ukl_patchbot.cache import ContentCache
-from ukl_patchbot.check_report import Attribution, Verdict
-from ukl_patchbot.console import BootStatus, FindingKind
-from ukl_patchbot.kbuild import BuildStatus
-from ukl_patchbot.progress import Progress
+from ukl_patchbot.check import pipeline, variants
+from ukl_patchbot.check import report as cr
+from ukl_patchbot.check.console import BootStatus, FindingKind
+from ukl_patchbot.check.kbuild import BuildStatus
+from ukl_patchbot.check.report import Attribution, Verdict
+from ukl_patchbot.core.cache import ContentCache
+from ukl_patchbot.core.progress import Progress
 
 TAG = realtrees.linux_new_tag()
 SERIES = REPO_ROOT / "patchsets" / "linux" / "series"
@@ -121,7 +120,8 @@ def test_both_variants_pass_with_the_right_privilege_levels(passing) -> None:  #
 
 
 def test_crashing_ukl_probe_is_classified_not_hung(passing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from ukl_patchbot import gitops, glibc, uklapp
+    from ukl_patchbot.check import glibc, uklapp
+    from ukl_patchbot.upstream import gitops
 
     cfg, report = passing
     ws = pipeline.check_workspace(cfg)

@@ -13,10 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from ukl_patchbot import check_report as cr
-from ukl_patchbot import console
-from ukl_patchbot.boot import BootAttempt, BootResult
-from ukl_patchbot.check_report import (
+from ukl_patchbot.check import console
+from ukl_patchbot.check import report as cr
+from ukl_patchbot.check.boot import BootAttempt, BootResult
+from ukl_patchbot.check.console import BootStatus
+from ukl_patchbot.check.kbuild import (
+    BuildResult,
+    BuildStatus,
+    ConfigResult,
+    ConfigStatus,
+    DroppedOption,
+)
+from ukl_patchbot.check.report import (
     Attribution,
     CheckReport,
     PatchRow,
@@ -24,8 +32,6 @@ from ukl_patchbot.check_report import (
     VariantResult,
     Verdict,
 )
-from ukl_patchbot.console import BootStatus
-from ukl_patchbot.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus, DroppedOption
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 CONSOLE = Path(__file__).parent / "data" / "console"

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from ukl_patchbot import config
-from ukl_patchbot.errors import UserError
 from tests.helpers.gitrepo import REPO_ROOT
+from ukl_patchbot.core import config
+from ukl_patchbot.core.errors import UserError
 
 
 def test_repo_config_loads() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ukl_patchbot import console
-from ukl_patchbot.console import BootStatus, FindingKind
+from ukl_patchbot.check import console
+from ukl_patchbot.check.console import BootStatus, FindingKind
 
 DATA = Path(__file__).parent / "data" / "console"
 

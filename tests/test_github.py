@@ -8,9 +8,9 @@ import time
 import pytest
 
 from tests.fakes_github import APP_ID, PAT, PAT_USER, FakeGitHub, PullRequest, fake_github
-from ukl_patchbot.github import Credentials, GitHubClient, ReportError, retry_wait
-from ukl_patchbot.jobs import Annotation, Conclusion, Job, JobKind, JobOutcome, StatusLine
-from ukl_patchbot.publish import MARKER, MAX_ANNOTATIONS_PER_REQUEST, MAX_SUMMARY
+from ukl_patchbot.core.jobs import Annotation, Conclusion, Job, JobKind, JobOutcome, StatusLine
+from ukl_patchbot.github.client import Credentials, GitHubClient, ReportError, retry_wait
+from ukl_patchbot.github.publish import MARKER, MAX_ANNOTATIONS_PER_REQUEST, MAX_SUMMARY
 
 __all__ = ["fake_github"]
 
@@ -246,7 +246,7 @@ def test_retry_wait_reads_headers() -> None:
 def test_secrets_stay_out_of_logs_and_reprs(
     repo: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from ukl_patchbot.secrets import RedactingFilter, read_secret
+    from ukl_patchbot.core.secrets import RedactingFilter, read_secret
 
     caplog.set_level(logging.DEBUG)
     caplog.handler.addFilter(RedactingFilter())

@@ -12,15 +12,16 @@ import pytest
 from tests.fakes_github import APP_ID, PAT, PAT_USER, FakeGitHub, PullRequest, fake_github
 from tests.octokit_specs import examples
 from tests.redis_server import redis_url
-from ukl_patchbot import config
-from ukl_patchbot.botworker import BotWorker, WorkerSettings, load_executor
-from ukl_patchbot.errors import InfraError, UserError
-from ukl_patchbot.github import Credentials, GitHubClient
-from ukl_patchbot.jobqueue import JobQueue, Submitted, queue_url_from_env
-from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome
-from ukl_patchbot.ledger import JobState, Ledger, RedisKV, SqliteKV
-from ukl_patchbot.publish import MARKER
-from ukl_patchbot.routing import Command, Trigger
+from ukl_patchbot.bot.jobqueue import JobQueue, Submitted, queue_url_from_env
+from ukl_patchbot.bot.ledger import JobState, Ledger, RedisKV, SqliteKV
+from ukl_patchbot.bot.routing import Command, Trigger
+from ukl_patchbot.bot.worker import BotWorker, WorkerSettings, load_executor
+from ukl_patchbot.core import config
+from ukl_patchbot.core.errors import InfraError, UserError
+from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
+from ukl_patchbot.dispatch import execute
+from ukl_patchbot.github.client import Credentials, GitHubClient
+from ukl_patchbot.github.publish import MARKER
 
 __all__ = ["fake_github", "redis_url"]
 
@@ -111,7 +112,7 @@ def test_pr_event_runs_one_check_and_reports_it(bot: Bot) -> None:
 def test_webhook_example_payload_end_to_end(bot: Bot, tmp_path: Path) -> None:
     """A real pull_request payload through the HTTP server, the queue and the worker."""
     from tests.webhook_client import SECRET, deliver, start_server
-    from ukl_patchbot.webhook import WebhookSettings
+    from ukl_patchbot.bot.webhook import WebhookSettings
 
     ex = next(examples("pull_request", "opened"))
     repo = bot.fake.repo(ex["repository"]["full_name"])
@@ -358,9 +359,9 @@ def test_load_executor() -> None:
 def test_secrets_never_reach_child_processes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from ukl_patchbot.runner import run
-    from ukl_patchbot.secrets import scrub_environment
-    from ukl_patchbot.webhook import WebhookSettings
+    from ukl_patchbot.bot.webhook import WebhookSettings
+    from ukl_patchbot.core.runner import run
+    from ukl_patchbot.core.secrets import scrub_environment
 
     key = tmp_path / "app.pem"
     key.write_text(
@@ -379,7 +380,7 @@ def test_secrets_never_reach_child_processes(
 
 
 def test_log_records_of_the_worker_hide_secrets(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
-    from ukl_patchbot.secrets import RedactingFilter, remember
+    from ukl_patchbot.core.secrets import RedactingFilter, remember
 
     caplog.set_level(logging.DEBUG)
     caplog.handler.addFilter(RedactingFilter())
@@ -414,14 +415,13 @@ def test_task_lost_between_dequeue_and_start_is_sent_again(bot: Bot) -> None:
 
 
 def test_default_executor_is_the_pipeline() -> None:
-    """The worker's default is `ukl_patchbot.pipeline.execute_job(job, cfg) -> JobOutcome`."""
+    """The worker's default is `ukl_patchbot.dispatch.execute.execute_job(job, cfg) -> JobOutcome`."""
     import inspect
 
-    from ukl_patchbot import pipeline
-    from ukl_patchbot.botworker import default_executor
+    from ukl_patchbot.bot.worker import default_executor
 
     assert load_executor(None) is default_executor
-    sig = inspect.signature(pipeline.execute_job)
+    sig = inspect.signature(execute.execute_job)
     assert list(sig.parameters) == ["job", "cfg"]
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.gitrepo import REPO_ROOT
 from tests.fakes_github import APP_ID, FakeGitHub, PullRequest, fake_github
+from tests.helpers.gitrepo import REPO_ROOT
 from tests.redis_server import redis_url
-from ukl_patchbot.jobqueue import JobQueue
-from ukl_patchbot.jobs import Job
-from ukl_patchbot.ledger import JobState
-from ukl_patchbot.publish import MARKER
-from ukl_patchbot.routing import Command, Trigger
+from ukl_patchbot.bot.jobqueue import JobQueue
+from ukl_patchbot.bot.ledger import JobState
+from ukl_patchbot.bot.routing import Command, Trigger
+from ukl_patchbot.core.jobs import Job
+from ukl_patchbot.github.publish import MARKER
 
 __all__ = ["fake_github", "redis_url"]
 

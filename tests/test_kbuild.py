@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ukl_patchbot import kbuild
-from ukl_patchbot.errors import InfraError, UserError
-from ukl_patchbot.kbuild import BuildStatus, ConfigStatus, DroppedOption
+from ukl_patchbot.check import kbuild
+from ukl_patchbot.check.kbuild import BuildStatus, ConfigStatus, DroppedOption
+from ukl_patchbot.core.errors import InfraError, UserError
 
 FAKE = Path(__file__).parent / "fakelinux"
 

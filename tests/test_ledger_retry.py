@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ukl_patchbot.jobs import Job, JobKind
-from ukl_patchbot.kvstore import SqliteKV, Update
-from ukl_patchbot.ledger import Ledger
+from ukl_patchbot.bot.kvstore import SqliteKV, Update
+from ukl_patchbot.bot.ledger import Ledger
+from ukl_patchbot.core.jobs import Job, JobKind
 
 
 class LosesFirstRace:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.gitrepo import REPO_ROOT
-from ukl_patchbot.series import load_series
+from ukl_patchbot.series.patchset import load_series
 
 PATCHSETS = REPO_ROOT / "patchsets"
 
@@ -44,7 +44,7 @@ def test_series_loads_and_stays_small(component: str, base: str, limit: int) -> 
     size = delta_size(PATCHSETS / component)
     assert 0 < size <= limit
     readme = (PATCHSETS / "README.md").read_text()
-    claimed = re.search(rf"^\| {component} \| (\d+) \|", readme, re.M)
+    claimed = re.search(rf"^\| {component} \| (\d+) \|", readme, re.MULTILINE)
     assert claimed, f"patchsets/README.md has no size row for {component}"
     assert int(claimed.group(1)) == size, "patchsets/README.md states a stale size"
 

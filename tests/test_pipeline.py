@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import realtrees
-
 from tests.helpers.gitrepo import REPO_ROOT, git
-from ukl_patchbot import check_report as cr
-from ukl_patchbot import cli, pipeline
-from ukl_patchbot.config import Config
-from ukl_patchbot.jobs import Conclusion, Job, JobKind
-from ukl_patchbot.rebase_report import (
+from ukl_patchbot import cli
+from ukl_patchbot.check import pipeline
+from ukl_patchbot.check import report as cr
+from ukl_patchbot.core.config import Config
+from ukl_patchbot.core.jobs import Conclusion, Job, JobKind
+from ukl_patchbot.dispatch import execute
+from ukl_patchbot.rebase.report import (
     HunkResult,
     HunkStatus,
     PatchResult,
@@ -38,7 +39,7 @@ def checkout_cfg(base: Config, root: Path, series_dir: Path | None = None) -> Co
 
 
 def test_plan_lists_the_exact_commands(tmp_path: Path) -> None:
-    from ukl_patchbot import config
+    from ukl_patchbot.core import config
 
     cfg = checkout_cfg(dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"),
                                            cache_dir=tmp_path / "cache"), tmp_path / "co")
@@ -71,22 +72,22 @@ def test_outcome_maps_verdict_and_statuses() -> None:
     from tests.test_check_report import CASES
 
     job = Job(JobKind.CHECK, tag="v6.1.192", repo="o/r", pr=7)
-    good = pipeline.outcome_for(job, CASES["all-pass"]())
+    good = execute.outcome_for(job, CASES["all-pass"]())
     assert good.conclusion == Conclusion.SUCCESS
     assert [(s.context, s.state) for s in good.statuses] == [
         ("patchbot/classic", "success"), ("patchbot/ukl", "success")]
     assert "getppid" in good.statuses[1].description
-    bad = pipeline.outcome_for(job, CASES["ukl-oops"]())
+    bad = execute.outcome_for(job, CASES["ukl-oops"]())
     assert bad.conclusion == Conclusion.FAILURE
     assert bad.statuses[1].description == "boot failed"
     assert "ukl boot failed" in bad.title and bad.summary_md.startswith("## patchbot check")
 
 
 def test_execute_job_turns_errors_into_an_error_outcome(tmp_path: Path) -> None:
-    from ukl_patchbot import config
+    from ukl_patchbot.core import config
 
     cfg = dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"), cache_dir=tmp_path)
-    out = pipeline.execute_job(Job(JobKind.CHECK, tag="v9.9.9"), cfg)
+    out = execute.execute_job(Job(JobKind.CHECK, tag="v9.9.9"), cfg)
     assert out.conclusion == Conclusion.ERROR
     assert "could not" in out.summary_md
 
@@ -170,7 +171,7 @@ def test_real_classic_check_then_repeat_from_cache(real_config, linux_mirror: Pa
 
 
 def test_source_hash_ignores_bytecode_but_sees_kconfig_changes(tmp_path: Path) -> None:
-    from ukl_patchbot import config
+    from ukl_patchbot.core import config
 
     cfg = checkout_cfg(dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"),
                                            cache_dir=tmp_path / "cache"), tmp_path / "co")
@@ -178,7 +179,7 @@ def test_source_hash_ignores_bytecode_but_sees_kconfig_changes(tmp_path: Path) -
     code = pipeline.code_hash()
     assert pipeline._sources(pipeline.PACKAGE_DIR)  # the package's .py and probe .c files
     assert all("__pycache__" not in name for name in pipeline._sources(pipeline.PACKAGE_DIR))
-    assert "ukl_patchbot/probe/probe.c" in pipeline._sources(pipeline.PACKAGE_DIR)
+    assert "ukl_patchbot/check/probe/probe.c" in pipeline._sources(pipeline.PACKAGE_DIR)
     with open(tmp_path / "co" / "kconfigs" / "base.config", "a") as f:
         f.write("CONFIG_PRINTK_TIME=y\n")
     assert pipeline.source_hash(cfg) != before

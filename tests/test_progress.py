@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
-from ukl_patchbot import progress
+from ukl_patchbot.core import progress
 
 
 class FakeClock:

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.gitrepo import REPO_ROOT
 from tests.fakes_github import PAT, FakeGitHub, fake_github
-from ukl_patchbot import check_report as cr
-from ukl_patchbot import config, pipeline, prsource
-from ukl_patchbot.config import Config
-from ukl_patchbot.errors import InfraError, UserError
-from ukl_patchbot.github import Credentials, GitHubClient, TreeLimits
-from ukl_patchbot.jobs import Conclusion, Job, JobKind
+from tests.helpers.gitrepo import REPO_ROOT
+from ukl_patchbot.check import pipeline
+from ukl_patchbot.check import report as cr
+from ukl_patchbot.core import config
+from ukl_patchbot.core.config import Config
+from ukl_patchbot.core.errors import InfraError, UserError
+from ukl_patchbot.core.jobs import Conclusion, Job, JobKind
+from ukl_patchbot.dispatch import execute, prsource
+from ukl_patchbot.github.client import Credentials, GitHubClient, TreeLimits
 
 __all__ = ["fake_github"]
 
@@ -248,7 +250,7 @@ def test_a_pr_job_checks_the_prs_series(fake_github: FakeGitHub, gh: GitHubClien
     patch = (REPO_ROOT / LINUX_PATCH).read_bytes()
     changed = with_line(patch, b"\n\n", b"\n\nOnly in the PR.\n\n")
     put(fake_github, pr_files(**{LINUX_PATCH: changed}))
-    out = pipeline.execute_job(pr_job(tag="v6.1.192"), cfg)
+    out = execute.execute_job(pr_job(tag="v6.1.192"), cfg)
     assert out.conclusion == Conclusion.SUCCESS, out.summary_md
     (used, req), = seen
     series_dir = used.component("linux").series_dir
@@ -262,7 +264,7 @@ def test_a_pr_job_checks_the_prs_series(fake_github: FakeGitHub, gh: GitHubClien
 def test_a_job_without_a_repo_checks_this_checkout(
     cfg: Config, seen: list[tuple[Config, pipeline.CheckRequest]]
 ) -> None:
-    out = pipeline.execute_job(Job(JobKind.CHECK, tag="v6.1.192"), cfg)
+    out = execute.execute_job(Job(JobKind.CHECK, tag="v6.1.192"), cfg)
     assert out.conclusion == Conclusion.SUCCESS
     assert seen == [(cfg, pipeline.CheckRequest(tag="v6.1.192"))]
 
@@ -273,7 +275,7 @@ def test_a_glibc_job_checks_linux_at_the_prs_linux_base(
 ) -> None:
     # The PR moves the Linux base: the glibc check must follow the PR, not this checkout.
     put(fake_github, pr_files(**{"patchsets/linux/patchset.toml": b'base = "v6.1.191"\n'}))
-    out = pipeline.execute_job(pr_job("glibc", tag="glibc-2.36-deb12u99"), cfg)
+    out = execute.execute_job(pr_job("glibc", tag="glibc-2.36-deb12u99"), cfg)
     assert out.conclusion == Conclusion.SUCCESS, out.summary_md
     (_used, req), = seen
     assert req == pipeline.CheckRequest(tag="v6.1.191", glibc_tag="glibc-2.36-deb12u99")
@@ -282,9 +284,9 @@ def test_a_glibc_job_checks_linux_at_the_prs_linux_base(
 def test_a_glibc_job_from_the_weekly_job_uses_this_checkouts_linux_base(
     cfg: Config, seen: list[tuple[Config, pipeline.CheckRequest]]
 ) -> None:
-    from ukl_patchbot import upstream
+    from ukl_patchbot.upstream import mirror as upstream
 
-    pipeline.execute_job(Job(JobKind.CHECK, component="glibc", tag="glibc-2.36-deb12u99"), cfg)
+    execute.execute_job(Job(JobKind.CHECK, component="glibc", tag="glibc-2.36-deb12u99"), cfg)
     base = upstream.series_base(cfg.component("linux"))
     assert base and seen[0][1] == pipeline.CheckRequest(tag=base, glibc_tag="glibc-2.36-deb12u99")
 
@@ -297,7 +299,7 @@ def test_a_patch_whose_diff_leaves_the_tree_builds_nothing(
     first = patch.split(b"\n+++ b/", 1)[1].split(b"\n", 1)[0]
     evil = with_line(patch, b"+++ b/" + first, b"+++ b/../../etc/passwd")
     put(fake_github, pr_files(**{LINUX_PATCH: evil}))
-    out = pipeline.execute_job(pr_job(), cfg)
+    out = execute.execute_job(pr_job(), cfg)
     assert out.conclusion == Conclusion.ERROR
     assert "../../etc/passwd" in out.summary_md and "escapes the tree" in out.summary_md
     assert Path(LINUX_PATCH).name in out.summary_md  # names the file (and line) to fix
@@ -309,7 +311,7 @@ def test_a_bad_kconfig_fragment_builds_nothing(
     seen: list[tuple[Config, pipeline.CheckRequest]],
 ) -> None:
     put(fake_github, pr_files(**{"kconfigs/classic.config": b'CONFIG_INITRAMFS_SOURCE="/root"\n'}))
-    out = pipeline.execute_job(pr_job(), cfg)
+    out = execute.execute_job(pr_job(), cfg)
     assert out.conclusion == Conclusion.ERROR and "kconfigs/classic.config:1" in out.summary_md
     assert seen == []
 
@@ -321,9 +323,9 @@ def test_github_failing_is_raised_for_the_worker_to_retry(
     put(fake_github, pr_files())
     fake_github.fail("GET", r"/git/trees/", 502, times=2)
     with pytest.raises(InfraError, match="list the tree"):
-        pipeline.execute_job(pr_job(), cfg)
+        execute.execute_job(pr_job(), cfg)
     assert seen == []
-    out = pipeline.execute_job(pr_job(), cfg)  # the retry, GitHub answering again
+    out = execute.execute_job(pr_job(), cfg)  # the retry, GitHub answering again
     assert out.conclusion == Conclusion.SUCCESS and len(seen) == 1
 
 
@@ -338,9 +340,9 @@ def test_without_a_registered_client_the_environment_is_used(
     monkeypatch.setenv("PATCHBOT_GITHUB_API_URL", fake_github.url)
     monkeypatch.setenv("PATCHBOT_GITHUB_PACE", "0")
     with pytest.raises(InfraError, match="no GitHub credentials"):
-        pipeline.execute_job(pr_job(), cfg)
+        execute.execute_job(pr_job(), cfg)
     monkeypatch.setenv("PATCHBOT_GITHUB_TOKEN", PAT)
-    out = pipeline.execute_job(pr_job(), cfg)
+    out = execute.execute_job(pr_job(), cfg)
     assert out.conclusion == Conclusion.SUCCESS
     assert seen[0][0].component("linux").series_dir.is_relative_to(cfg.cache_dir / "pr-trees")
 
@@ -354,9 +356,9 @@ def test_worker_reports_a_pr_whose_patch_escapes_the_tree(
 ) -> None:
     """Webhook trigger → worker → execute_job (the default executor) → check run and comment."""
     from tests.fakes_github import APP_ID, PullRequest
-    from ukl_patchbot.botworker import BotWorker, WorkerSettings
-    from ukl_patchbot.jobqueue import JobQueue
-    from ukl_patchbot.routing import Command, Trigger
+    from ukl_patchbot.bot.jobqueue import JobQueue
+    from ukl_patchbot.bot.routing import Command, Trigger
+    from ukl_patchbot.bot.worker import BotWorker, WorkerSettings
 
     app = GitHubClient(Credentials(api_url=fake_github.url, app_id=APP_ID,
                                    private_key=fake_github.private_key_pem), pace=False)
@@ -373,7 +375,7 @@ def test_worker_reports_a_pr_whose_patch_escapes_the_tree(
         repo.pulls[8] = PullRequest(8, bad, [LINUX_PATCH])
         queue = JobQueue(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
         BotWorker(queue, cfg, app, settings=WorkerSettings(lease=5, retry_delay=0.05),
-                  owner="test-worker")  # executor: the default, pipeline.execute_job
+                  owner="test-worker")  # executor: the default, execute.execute_job
         for n, (pr, sha) in enumerate(((7, good), (8, bad))):
             queue.submit_trigger(Trigger(delivery_id=f"d{n}", event="pull_request", repo=REPO,
                                          command=Command.CHECK, actor="alice", pr=pr,
@@ -394,8 +396,8 @@ def test_worker_reports_a_pr_whose_patch_escapes_the_tree(
 def test_a_pr_rebase_job_rebases_the_prs_series(
     fake_github: FakeGitHub, gh: GitHubClient, cfg: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ukl_patchbot import rebase
-    from ukl_patchbot.rebase_report import PatchResult, PatchStatus, RebaseReport
+    from ukl_patchbot.rebase import engine as rebase
+    from ukl_patchbot.rebase.report import PatchResult, PatchStatus, RebaseReport
 
     calls: list[tuple[Path, str, bool]] = []
 
@@ -407,7 +409,7 @@ def test_a_pr_rebase_job_rebases_the_prs_series(
     monkeypatch.setattr(rebase, "rebase_series", fake_rebase)
     put(fake_github, pr_files())
     job = Job(JobKind.REBASE, tag="v6.1.192", repo=REPO, pr=7, head_sha=SHA)
-    out = pipeline.execute_job(job, cfg)
+    out = execute.execute_job(job, cfg)
     assert out.conclusion == Conclusion.SUCCESS, out.summary_md
     dest = cfg.cache_dir / "pr-trees" / "ukl" / "patches" / SHA
     assert calls == [(dest / "patchsets" / "linux", "v6.1.192", False)]  # never writes

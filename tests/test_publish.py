@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ukl_patchbot.jobs import Annotation, Conclusion, Job, JobKind, JobOutcome, StatusLine
-from ukl_patchbot.publish import (
+from ukl_patchbot.core.jobs import Annotation, Conclusion, Job, JobKind, JobOutcome, StatusLine
+from ukl_patchbot.github.publish import (
     MARKER,
     MAX_COMMENT,
     check_run_plan,

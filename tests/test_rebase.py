@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.gitrepo import git
-from ukl_patchbot import gitops, rebase
-from ukl_patchbot.config import Component, Config
-from ukl_patchbot.errors import UserError
-from ukl_patchbot.rebase_report import HunkStatus, PatchStatus, render_json, render_markdown
+from ukl_patchbot.core.config import Component, Config
+from ukl_patchbot.core.errors import UserError
+from ukl_patchbot.rebase import engine as rebase
+from ukl_patchbot.rebase.report import HunkStatus, PatchStatus, render_json, render_markdown
+from ukl_patchbot.upstream import gitops
 
 
 def numbered(name: str, n: int = 40) -> str:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import realtrees
-
 from tests.helpers.gitrepo import git
-from ukl_patchbot import gitops, rebase
-from ukl_patchbot.config import Config
-from ukl_patchbot.rebase_report import HunkStatus, PatchStatus
+from ukl_patchbot.core.config import Config
+from ukl_patchbot.rebase import engine as rebase
+from ukl_patchbot.rebase.report import HunkStatus, PatchStatus
+from ukl_patchbot.upstream import gitops
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +134,8 @@ def test_real_series_conflict_and_already_upstream(
 
 def test_real_mirror_tags_and_export(linux_mirror: Path, real_config: Config,
                                      tmp_path: Path) -> None:
-    from ukl_patchbot import debian, upstream
+    from ukl_patchbot.upstream import debian
+    from ukl_patchbot.upstream import mirror as upstream
 
     tags = upstream.list_tags(real_config, "linux")
     assert tags.index(NEW) < tags.index(OLD)

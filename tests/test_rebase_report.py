@@ -6,8 +6,16 @@ import json
 import os
 from pathlib import Path
 
-from ukl_patchbot.rebase_report import (HunkResult, HunkStatus, PatchResult, PatchStatus,
-                                        RebaseReport, render_json, render_markdown, summary_line)
+from ukl_patchbot.rebase.report import (
+    HunkResult,
+    HunkStatus,
+    PatchResult,
+    PatchStatus,
+    RebaseReport,
+    render_json,
+    render_markdown,
+    summary_line,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 

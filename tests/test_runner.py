@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ukl_patchbot import runner
-from ukl_patchbot.errors import CommandFailed, InfraError
+from ukl_patchbot.core import runner
+from ukl_patchbot.core.errors import CommandFailed, InfraError
 
 
 def test_streams_to_log_and_keeps_tail(tmp_path: Path) -> None:

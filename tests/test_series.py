@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.gitrepo import git
-from ukl_patchbot.errors import UserError
-from ukl_patchbot.series import check_tree_path, load_series
+from ukl_patchbot.core.errors import UserError
+from ukl_patchbot.series.patchset import check_tree_path, load_series
 
 
 @pytest.fixture

@@ -20,15 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import realtrees
-
-from tests.helpers.gitrepo import git
 from tests.fakes_github import APP_ID, APP_SLUG, PAT, FakeGitHub, fake_github
-from ukl_patchbot import config, gitops, track, upstream
-from ukl_patchbot.errors import InfraError, UserError
-from ukl_patchbot.github import Credentials, GitHubClient, ReportError
-from ukl_patchbot.jobs import Conclusion, Job, JobKind, JobOutcome
-from ukl_patchbot.track import LineStatus, TrackOptions
+from tests.helpers import realtrees
+from tests.helpers.gitrepo import git
+from ukl_patchbot.core import config
+from ukl_patchbot.core.errors import InfraError, UserError
+from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
+from ukl_patchbot.github.client import Credentials, GitHubClient, ReportError
+from ukl_patchbot.track import tracker as track
+from ukl_patchbot.track.tracker import LineStatus, TrackOptions
+from ukl_patchbot.upstream import gitops
+from ukl_patchbot.upstream import mirror as upstream
 
 __all__ = ["fake_github"]
 
@@ -447,8 +449,8 @@ def test_track_without_github_is_a_user_error(world: World) -> None:
 def test_check_tag_asks_the_pipeline_for_the_right_pair(world: World,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A Linux tag is checked with glibc at its base; a glibc tag with Linux at its base."""
-    from ukl_patchbot import pipeline
-    from ukl_patchbot.check_report import Attribution, CheckReport, Verdict
+    from ukl_patchbot.check import pipeline
+    from ukl_patchbot.check.report import Attribution, CheckReport, Verdict
 
     seen: list[pipeline.CheckRequest] = []
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import realtrees
-
-from ukl_patchbot import gitops, glibc, rebase, uklapp, variants, workspace
-from ukl_patchbot.cache import ContentCache
-from ukl_patchbot.console import BootStatus
-from ukl_patchbot.errors import UserError
-from ukl_patchbot.glibc import GlibcBuild
-from ukl_patchbot.progress import Progress
+from ukl_patchbot.check import glibc, uklapp, variants, workspace
+from ukl_patchbot.check.console import BootStatus
+from ukl_patchbot.check.glibc import GlibcBuild
+from ukl_patchbot.core.cache import ContentCache
+from ukl_patchbot.core.errors import UserError
+from ukl_patchbot.core.progress import Progress
+from ukl_patchbot.rebase import engine as rebase
+from ukl_patchbot.upstream import gitops
 
 TAG = realtrees.linux_new_tag()
 STOCK_LIB = Path("/usr/lib/x86_64-linux-gnu")
@@ -40,7 +41,7 @@ def _applied(cfg, component: str, tag: str) -> tuple[str, str]:  # type: ignore[
 def ukl_glibc(real_config, glibc_mirror, tmp_path_factory) -> GlibcBuild:  # type: ignore[no-untyped-def]
     """The UKL glibc, as `patchbot check` builds it (content-cached, so usually a hit)."""
     base = real_config.component("glibc")
-    from ukl_patchbot import series
+    from ukl_patchbot.series import patchset as series
 
     tag = series.load_series(base.series_dir, "glibc").base
     ref, tree = _applied(real_config, "glibc", tag)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ukl_patchbot import uklapp
-from ukl_patchbot.errors import UserError
+from ukl_patchbot.check import uklapp
+from ukl_patchbot.core.errors import UserError
 
 
 def _obj(tmp_path: Path, name: str, body: str) -> Path:
@@ -69,7 +69,7 @@ def test_unknown_variant_and_missing_glibc(tmp_path: Path) -> None:
 
 
 def test_glibc_cache_hit_and_stale_build_cleanup(tmp_path: Path) -> None:
-    from ukl_patchbot import glibc
+    from ukl_patchbot.check import glibc
 
     cache = tmp_path / "glibc"
     key = glibc.glibc_key("tree-1")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import lzma
-import tarfile
 import time
 from pathlib import Path
 
@@ -12,9 +9,10 @@ import pytest
 
 from tests.helpers.debs import make_deb, tar_xz
 from tests.helpers.gitrepo import git
-from ukl_patchbot import debian, gitops, upstream
-from ukl_patchbot.config import Component, Config
-from ukl_patchbot.errors import UserError
+from ukl_patchbot.core.config import Component, Config
+from ukl_patchbot.core.errors import UserError
+from ukl_patchbot.upstream import debian, gitops
+from ukl_patchbot.upstream import mirror as upstream
 
 # --- git remote upstream ------------------------------------------------------------------
 

@@ -17,9 +17,11 @@ import pytest
 
 from tests.helpers.apt import FakeArchive
 from tests.helpers.gitrepo import git
-from ukl_patchbot import debian, gitops, rebase, upstream
-from ukl_patchbot.config import Component, Config
-from ukl_patchbot.errors import UserError
+from ukl_patchbot.core.config import Component, Config
+from ukl_patchbot.core.errors import UserError
+from ukl_patchbot.rebase import engine as rebase
+from ukl_patchbot.upstream import debian, gitops
+from ukl_patchbot.upstream import mirror as upstream
 
 PKG = "linux-source-6.1"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import realtrees
-
 from tests.helpers.gitrepo import git
-from ukl_patchbot import debian, gitops, upstream
-from ukl_patchbot.config import Config
+from ukl_patchbot.core.config import Config
+from ukl_patchbot.upstream import debian, gitops
+from ukl_patchbot.upstream import mirror as upstream
 
 pytestmark = pytest.mark.slow
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.kernel_helpers import mini_initramfs
-from ukl_patchbot import boot, variants
-from ukl_patchbot.cache import ContentCache
-from ukl_patchbot.console import BootStatus, FindingKind
-from ukl_patchbot.kbuild import BuildStatus, ConfigStatus
-from ukl_patchbot.progress import Progress
+from ukl_patchbot.check import boot, variants
+from ukl_patchbot.check.console import BootStatus, FindingKind
+from ukl_patchbot.check.kbuild import BuildStatus, ConfigStatus
+from ukl_patchbot.core.cache import ContentCache
+from ukl_patchbot.core.progress import Progress
 
 REPO = Path(__file__).resolve().parent.parent
 

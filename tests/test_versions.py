@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ukl_patchbot import versions
+from ukl_patchbot.core import versions
 
 
 def test_linux_tags_sort_by_version_not_string() -> None:

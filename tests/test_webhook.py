@@ -16,10 +16,10 @@ import pytest
 
 from tests.octokit_specs import examples, webhook_spec
 from tests.webhook_client import SECRET, RunningServer, deliver, sign, start_server, webhook_server
-from ukl_patchbot.errors import InfraError, UserError
-from ukl_patchbot.jobqueue import JobQueue
-from ukl_patchbot.routing import Command, Trigger
-from ukl_patchbot.webhook import WebhookSettings, signature_ok
+from ukl_patchbot.bot.jobqueue import JobQueue
+from ukl_patchbot.bot.routing import Command, Trigger
+from ukl_patchbot.bot.webhook import WebhookSettings, signature_ok
+from ukl_patchbot.core.errors import InfraError, UserError
 
 __all__ = ["webhook_server"]  # the fixture, imported for pytest
 
@@ -269,7 +269,7 @@ def test_queue_failure_is_503_and_redelivery_is_accepted(tmp_path: Path) -> None
         return str(queue.submit_trigger(t))
 
     from tests.webhook_client import start_app
-    from ukl_patchbot.webhook import create_app
+    from ukl_patchbot.bot.webhook import create_app
 
     app = create_app(WebhookSettings(secret=SECRET.encode()), flaky)
     running = start_app(app)

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from tests.helpers.gitrepo import REPO_ROOT, git
-from ukl_patchbot import config, workspace
+from ukl_patchbot.check import workspace
+from ukl_patchbot.core import config
 
 
 def setup(tmp_path: Path, make_repo) -> tuple[config.Config, str, str, str, str]:  # type: ignore[no-untyped-def]
@@ -64,8 +65,8 @@ def test_interrupted_export_is_redone(tmp_path: Path, make_repo) -> None:  # typ
 def test_locked_workspace_is_exclusive(tmp_path: Path) -> None:
     import pytest
 
-    from ukl_patchbot import gitops
-    from ukl_patchbot.errors import InfraError
+    from ukl_patchbot.core.errors import InfraError
+    from ukl_patchbot.upstream import gitops
 
     cfg = dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"), cache_dir=tmp_path)
     with (workspace.locked(cfg) as ws, pytest.raises(InfraError, match="waiting for lock"),

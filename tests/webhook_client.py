@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from ukl_patchbot.jobqueue import JobQueue
-from ukl_patchbot.webhook import WebhookSettings, create_app
+from ukl_patchbot.bot.jobqueue import JobQueue
+from ukl_patchbot.bot.webhook import WebhookSettings, create_app
 
 SECRET = "It's a Secret to Everybody"
 

@@ -11,11 +11,11 @@ import importlib
 import logging
 import pkgutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ukl_patchbot import __version__
-from ukl_patchbot.errors import PatchbotError
+from ukl_patchbot.core.errors import PatchbotError
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -28,8 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from ukl_patchbot import boot, config, kbuild, pipeline, uklapp, variants
-from ukl_patchbot.progress import PlainProgress
+from ukl_patchbot.check import boot, kbuild, pipeline, uklapp, variants
+from ukl_patchbot.core import config
+from ukl_patchbot.core.progress import PlainProgress
 
 
 def real_cfg(cache: Path) -> config.Config:
@@ -44,7 +45,7 @@ def real_cfg(cache: Path) -> config.Config:
 
 def bare_build(cfg: config.Config, tag: str, variant: str, work: Path) -> tuple[float, Path]:
     """Plain make of one variant of ``tag`` (no patches applied, no ccache)."""
-    from ukl_patchbot import gitops
+    from ukl_patchbot.upstream import gitops
 
     src = work / "src"
     gitops.export_tree(cfg.mirror_dir("linux"), f"refs/tags/{tag}", src)

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from ukl_patchbot import boot  # noqa: E402
+from ukl_patchbot.check import boot
 
 
 def find_artifacts(report_json: Path) -> dict[str, tuple[Path, Path | None]]:

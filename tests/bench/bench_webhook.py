@@ -30,8 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.octokit_specs import examples  # noqa: E402
-from tests.webhook_client import SECRET, deliver, sign, start_app  # noqa: E402
+from tests.octokit_specs import examples
+from tests.webhook_client import SECRET, deliver, sign, start_app
 
 
 def plan(n: int) -> list[tuple[str, dict[str, Any]]]:
@@ -149,7 +149,7 @@ def run(n: int = 500, concurrency: int = 20, p99_limit_ms: float = 100.0) -> dic
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-        from ukl_patchbot.jobqueue import JobQueue
+        from ukl_patchbot.bot.jobqueue import JobQueue
 
         queue = JobQueue(f"sqlite:///{tmp / 'queue.sqlite3'}")
         queued_tasks = queue.pending()

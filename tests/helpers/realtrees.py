@@ -68,7 +68,7 @@ def glibc_version() -> str:
     vs = sort_versions(list(offered(GLIBC_PACKAGE).values()))
     if not vs:
         raise RuntimeError(f"apt offers no {GLIBC_PACKAGE}: run apt-get update")
-    from ukl_patchbot import versions
+    from ukl_patchbot.core import versions
 
     return versions.debian_tag_version(vs[-1])
 
@@ -79,7 +79,7 @@ def glibc_tag() -> str:
 
 def glibc_versions() -> tuple[str, ...]:
     """Versions to sync into the glibc test mirror: the series base (while offered) and newest."""
-    from ukl_patchbot import versions
+    from ukl_patchbot.core import versions
 
     offered_tags = {versions.debian_tag_version(v) for v in all_versions(GLIBC_PACKAGE)}
     base = series_base("glibc").removeprefix("glibc-")

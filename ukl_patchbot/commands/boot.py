@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_boot(args: argparse.Namespace) -> int:
-    from ukl_patchbot import boot
+    from ukl_patchbot.check import boot
 
     res = boot.boot(args.kernel, args.initrd, args.variant, log_dir=args.out,
                     timeout=args.timeout, retries=args.retries)

@@ -26,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from ukl_patchbot import config, kbuild, variants
-    from ukl_patchbot.errors import UserError
+    from ukl_patchbot.check import kbuild, variants
+    from ukl_patchbot.core import config
+    from ukl_patchbot.core.errors import UserError
 
     kdir = args.kconfigs or config.find_root() / "kconfigs"
     spec = variants.spec_for(args.variant, kdir, ukl_archive=args.ukl_archive)

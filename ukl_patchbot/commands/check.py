@@ -27,9 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ukl_patchbot import check_report, config, pipeline
-    from ukl_patchbot.fsutil import atomic_write
-    from ukl_patchbot.progress import for_stream
+    from ukl_patchbot.check import pipeline
+    from ukl_patchbot.check import report as check_report
+    from ukl_patchbot.core import config
+    from ukl_patchbot.core.fsutil import atomic_write
+    from ukl_patchbot.core.progress import for_stream
 
     cfg = config.load(args.config)
     req = pipeline.CheckRequest(

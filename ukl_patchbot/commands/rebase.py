@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _components_for(cfg, tag: str | None, wanted: str | None) -> list[str]:  # type: ignore[no-untyped-def]
-    from ukl_patchbot import versions
-    from ukl_patchbot.errors import UserError
+    from ukl_patchbot.core import versions
+    from ukl_patchbot.core.errors import UserError
 
     if wanted == "all" or (wanted is None and tag is None):
         if tag is not None:
@@ -49,8 +49,8 @@ def _fetch_if_missing(cfg, component: str, tag: str) -> None:  # type: ignore[no
     """A tag not yet in the mirror is fetched/imported first, if the upstream has it."""
     import sys
 
-    from ukl_patchbot import upstream
-    from ukl_patchbot.errors import PatchbotError, UserError
+    from ukl_patchbot.core.errors import PatchbotError, UserError
+    from ukl_patchbot.upstream import mirror as upstream
 
     try:
         upstream.resolve_tag(cfg, component, tag)
@@ -65,8 +65,11 @@ def _fetch_if_missing(cfg, component: str, tag: str) -> None:  # type: ignore[no
 
 
 def cmd_rebase(args: argparse.Namespace) -> int:
-    from ukl_patchbot import config, fsutil, rebase, rebase_report, upstream
-    from ukl_patchbot.errors import UserError
+    from ukl_patchbot.core import config, fsutil
+    from ukl_patchbot.core.errors import UserError
+    from ukl_patchbot.rebase import engine as rebase
+    from ukl_patchbot.rebase import report as rebase_report
+    from ukl_patchbot.upstream import mirror as upstream
 
     cfg = config.load(args.config)
     reports = []

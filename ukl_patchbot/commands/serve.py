@@ -24,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def cache_dir_for(config_path: Path | None) -> Path:
     """The configured cache dir, or the default one when there is no patchbot.toml."""
-    from ukl_patchbot import config
-    from ukl_patchbot.errors import UserError
+    from ukl_patchbot.core import config
+    from ukl_patchbot.core.errors import UserError
 
     try:
         return config.load(config_path).cache_dir
@@ -39,9 +39,9 @@ def cache_dir_for(config_path: Path | None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ukl_patchbot.jobqueue import JobQueue, queue_url_from_env
-    from ukl_patchbot.secrets import install_log_redaction, scrub_environment
-    from ukl_patchbot.webhook import WebhookSettings, create_app, serve
+    from ukl_patchbot.bot.jobqueue import JobQueue, queue_url_from_env
+    from ukl_patchbot.bot.webhook import WebhookSettings, create_app, serve
+    from ukl_patchbot.core.secrets import install_log_redaction, scrub_environment
 
     settings = WebhookSettings.from_env()
     scrub_environment()

@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    from ukl_patchbot import config, upstream, versions
+    from ukl_patchbot.core import config, versions
+    from ukl_patchbot.upstream import mirror as upstream
 
     cfg = config.load(args.config)
     names = sorted(cfg.components) if args.component == "all" else [args.component]
@@ -23,7 +24,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
         tags = upstream.list_tags(cfg, name)
         if args.newest:
             if not tags:
-                from ukl_patchbot.errors import UserError
+                from ukl_patchbot.core.errors import UserError
 
                 raise UserError(f"the {name} mirror has no tags",
                                 hint=f"run `patchbot upstream sync {name}`")

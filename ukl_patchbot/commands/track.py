@@ -41,18 +41,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from ukl_patchbot import config, track, track_render
-    from ukl_patchbot.config import Config
-    from ukl_patchbot.fsutil import atomic_write
-    from ukl_patchbot.jobs import Job, JobOutcome
-    from ukl_patchbot.progress import for_stream
+    from ukl_patchbot.core import config
+    from ukl_patchbot.core.config import Config
+    from ukl_patchbot.core.fsutil import atomic_write
+    from ukl_patchbot.core.jobs import Job, JobOutcome
+    from ukl_patchbot.core.progress import for_stream
+    from ukl_patchbot.track import render as track_render
+    from ukl_patchbot.track import tracker as track
 
     cfg = config.load(args.config)
     repo = args.repo or os.environ.get("GITHUB_REPOSITORY") or None
     gh = None
     if repo and not args.dry_run or _has_credentials():
-        from ukl_patchbot.github import Credentials, GitHubClient
-        from ukl_patchbot.secrets import install_log_redaction
+        from ukl_patchbot.core.secrets import install_log_redaction
+        from ukl_patchbot.github.client import Credentials, GitHubClient
 
         install_log_redaction()
         pace = os.environ.get("PATCHBOT_GITHUB_PACE", "1") != "0"
@@ -63,7 +65,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         return track.check_tag(job, cfg, progress)
 
     if args.check:
-        from ukl_patchbot.botworker import load_executor
+        from ukl_patchbot.bot.worker import load_executor
 
         check = load_executor(args.check)  # type: ignore[assignment]
     opts = track.TrackOptions(repo=repo, remote=args.remote, base_branch=args.base_branch,

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from ukl_patchbot import config, upstream
+    from ukl_patchbot.core import config
+    from ukl_patchbot.upstream import mirror as upstream
 
     cfg = config.load(args.config)
     names = sorted(cfg.components) if args.component == "all" else [args.component]

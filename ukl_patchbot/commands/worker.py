@@ -29,18 +29,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument(
         "--executor",
         metavar="MODULE:FUNCTION",
-        help="run jobs with this function instead of ukl_patchbot.pipeline.execute_job",
+        help="run jobs with this function instead of ukl_patchbot.dispatch.execute.execute_job",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ukl_patchbot import config, prsource
-    from ukl_patchbot.botworker import BotWorker, WorkerSettings, load_executor
+    from ukl_patchbot.bot.jobqueue import JobQueue, queue_url_from_env
+    from ukl_patchbot.bot.worker import BotWorker, WorkerSettings, load_executor
     from ukl_patchbot.commands.serve import cache_dir_for
-    from ukl_patchbot.github import Credentials, GitHubClient
-    from ukl_patchbot.jobqueue import JobQueue, queue_url_from_env
-    from ukl_patchbot.secrets import install_log_redaction, scrub_environment
+    from ukl_patchbot.core import config
+    from ukl_patchbot.core.secrets import install_log_redaction, scrub_environment
+    from ukl_patchbot.dispatch import prsource
+    from ukl_patchbot.github.client import Credentials, GitHubClient
 
     cfg = config.load(args.config)
     settings = WorkerSettings.from_env()

@@ -1,0 +1,1 @@
+"""bot: the webhook intake (verify, route, enqueue), the job queue and ledger, and the worker."""

@@ -1,0 +1,118 @@
+"""Build the UKL glibc (libc.a plus start files and headers), cached by content.
+
+The glibc series makes ``ukl = yes`` in the build directory's ``configparms``
+switch libc.a to UKL mode (no syscall instruction, no red zone, no static
+programs). Only the static library is used, so the shared objects are built
+as glibc always builds them and left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ukl_patchbot.core import runner
+from ukl_patchbot.core.cache import process_alive
+from ukl_patchbot.core.errors import InfraError
+
+# Bump when the recipe below changes, so old cache entries are not reused.
+RECIPE_VERSION = "1"
+CFLAGS = "-O2 -g0"
+CONFIGURE_ARGS = ("--prefix=/usr", "--disable-werror", "--disable-nscd", "--disable-timezone-tools")
+
+
+@dataclass(frozen=True)
+class GlibcBuild:
+    """A finished UKL glibc build: its object directory (libc.a, csu/crt*.o).
+
+    Applications are compiled against the system's glibc headers: the UKL
+    glibc is Debian's glibc 2.36 tree plus a series that touches no
+    installed header, so the headers are the same (glibc's install-headers
+    alone takes ~50 s here and leaves out gnu/stubs.h).
+    """
+
+    root: Path  # <cache>/glibc-<key>/
+    key: str
+
+    @property
+    def objdir(self) -> Path:
+        return self.root / "build"
+
+    @property
+    def libc_a(self) -> Path:
+        return self.objdir / "libc.a"
+
+    def start_file(self, name: str) -> Path:
+        """crt1.o, crti.o or crtn.o from the build."""
+        return self.objdir / "csu" / name
+
+
+def glibc_key(tree_id: str) -> str:
+    """Cache key: the glibc source tree (with the series applied), flags and recipe."""
+    material = "\0".join([tree_id, CFLAGS, " ".join(CONFIGURE_ARGS), RECIPE_VERSION])
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def cached_glibc(cache_dir: Path, tree_id: str) -> GlibcBuild | None:
+    """The finished build for this tree, if the cache has one."""
+    key = glibc_key(tree_id)
+    root = cache_dir / f"glibc-{key}"
+    build = GlibcBuild(root=root, key=key)
+    if (root / "DONE").is_file() and build.libc_a.is_file():
+        return build
+    return None
+
+
+def remove_stale_builds(cache_dir: Path) -> list[Path]:
+    """Remove half-built entries left by a build that was killed (its pid is gone)."""
+    removed = []
+    for tmp in cache_dir.glob(".glibc-*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
+def build_glibc(
+    src_dir: Path, cache_dir: Path, tree_id: str, *, log_path: Path, jobs: int = 2
+) -> GlibcBuild:
+    """Configure and build the UKL glibc from ``src_dir``.
+
+    A cache hit returns at once. The build happens in a temporary directory
+    renamed into place only when complete, so an interrupted build (killed,
+    disk full) never leaves an entry that looks finished. A failed build
+    raises `InfraError` naming the log: the glibc series is verified on its
+    base tag, so a failure here is not a result of the Linux check.
+    """
+    remove_stale_builds(cache_dir)
+    hit = cached_glibc(cache_dir, tree_id)
+    if hit is not None:
+        return hit
+    key = glibc_key(tree_id)
+    final = cache_dir / f"glibc-{key}"
+    tmp = cache_dir / f".glibc-{key}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    objdir = tmp / "build"
+    objdir.mkdir(parents=True)
+    (objdir / "configparms").write_text("ukl = yes\n")
+    src = src_dir.resolve()
+    try:
+        runner.run(
+            [src / "configure", *CONFIGURE_ARGS, f"CFLAGS={CFLAGS}"],
+            cwd=objdir, log_path=log_path, timeout=600, check=True,
+        )
+        runner.run(["make", f"-j{jobs}"], cwd=objdir, log_path=log_path, timeout=3600, check=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not (objdir / "libc.a").is_file():
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InfraError(f"glibc build in {src} produced no libc.a", hint=f"see {log_path}")
+    (tmp / "DONE").write_text(tree_id + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return GlibcBuild(root=final, key=key)

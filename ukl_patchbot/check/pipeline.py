@@ -1,0 +1,262 @@
+"""The one pipeline behind `patchbot check`, the worker and the weekly job.
+
+upstream tag -> rebase linux and glibc series -> patched glibc and the probe
+-> build classic and UKL -> boot both -> report (JSON, Markdown, logs in one
+output directory per run). A finished check is cached under a key of all its
+inputs, so asking again with nothing changed answers from the cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shlex
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ukl_patchbot.check import kbuild, userland, variants
+from ukl_patchbot.check import report as cr
+from ukl_patchbot.check.boot import DEFAULT_TIMEOUT, QEMU, detect_accel
+from ukl_patchbot.check.report import CheckReport, PatchRow, RebaseSummary, Verdict
+from ukl_patchbot.check.workspace import check_workspace, export_once
+from ukl_patchbot.core.cache import ContentCache, cache_key, hash_files
+from ukl_patchbot.core.config import Config
+from ukl_patchbot.core.errors import UserError
+from ukl_patchbot.core.fsutil import atomic_write
+from ukl_patchbot.core.progress import Progress
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the whole ukl_patchbot package
+SOURCE_SUFFIXES = (".py", ".c", ".h", ".S", ".lds", ".config", ".toml")
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What to check. ``tag=None`` means the newest upstream tag in the mirror."""
+
+    tag: str | None = None
+    glibc_tag: str | None = None
+    out_dir: Path | None = None
+    variants: tuple[str, ...] = variants.VARIANTS
+    boot_timeout: float = DEFAULT_TIMEOUT
+    retries: int = 1
+    use_cache: bool = True
+    jobs: int = 2
+
+    def reproduce(self, tag: str, glibc_tag: str | None) -> str:
+        argv = ["patchbot", "check", tag]
+        if glibc_tag:
+            argv += ["--glibc", glibc_tag]
+        if tuple(self.variants) != variants.VARIANTS:
+            for v in self.variants:
+                argv += ["--variant", v]
+        if not self.use_cache:
+            argv.append("--no-cache")
+        return shlex.join(argv)
+
+
+def summarize_rebase(report: Any) -> RebaseSummary:
+    """The per-patch table of a `rebase_report.RebaseReport` for the check report."""
+    from ukl_patchbot.rebase import report as rebase_report
+
+    rows = []
+    for p in report.patches:
+        detail = p.detail or ", ".join(p.conflict_files)
+        if not detail and p.hunks:
+            moved = [f"{h.file} {h.offset:+d}" for h in p.hunks if h.offset]
+            detail = "; ".join(dict.fromkeys(moved))  # one entry per file and offset
+        rows.append(PatchRow(p.name, str(p.status), detail))
+    return RebaseSummary(report.component, report.old_base, report.new_base, report.ok,
+                         tuple(rows), report.range_diff, report.applied_ref,
+                         rebase_report.summary_line(report))
+
+
+def _rebase(cfg: Config, component: str, tag: str, out_dir: Path,
+            progress: Progress) -> tuple[Any, RebaseSummary]:
+    """Rebase one series (without writing it) as a progress step; reports go to ``out_dir``."""
+    from ukl_patchbot.rebase import engine as rebase
+    from ukl_patchbot.rebase import report as rebase_report
+
+    name = f"rebase {component} {tag}"
+    progress.step(name)
+    rep = rebase.rebase_series(cfg, component, tag, write=False)
+    atomic_write(out_dir / f"rebase-{component}.json", rebase_report.render_json(rep))
+    atomic_write(out_dir / f"rebase-{component}.md", rebase_report.render_markdown(rep))
+    summary = summarize_rebase(rep)
+    progress.finish(name, "ok" if summary.ok else "conflict", rep.duration)
+    return rep, summary
+
+
+def _tree_id(cfg: Config, component: str, ref: str) -> str:
+    from ukl_patchbot.upstream import gitops
+
+    return gitops.out(cfg.mirror_dir(component), "rev-parse", f"{ref}^{{tree}}")
+
+
+def newest_tag(cfg: Config, component: str) -> str:
+    from ukl_patchbot.upstream import mirror as upstream
+
+    tags = upstream.list_tags(cfg, component)
+    if not tags:
+        raise UserError(f"the {component} mirror has no tags",
+                        hint=f"run `patchbot upstream sync {component}` first")
+    return tags[0]
+
+
+def _glibc_tag(cfg: Config, requested: str | None) -> str:
+    from ukl_patchbot.upstream import mirror as upstream
+
+    if requested:
+        return requested
+    return upstream.series_base(cfg.component("glibc")) or newest_tag(cfg, "glibc")
+
+
+def _sources(d: Path) -> dict[str, Path]:
+    # Sources only: __pycache__ changes whenever Python compiles a module.
+    return {f"{d.name}/{p.relative_to(d)}": p for p in sorted(d.rglob("*"))
+            if p.is_file() and p.suffix in SOURCE_SUFFIXES and "__pycache__" not in p.parts}
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """Our package (code and probe source) as this process loaded it.
+
+    Hashed once per process: the code that runs is the code that was
+    imported, even if someone edits the files meanwhile.
+    """
+    return hash_files(_sources(PACKAGE_DIR))
+
+
+def source_hash(cfg: Config) -> str:
+    """Everything in this checkout that shapes a result: our code, kconfigs, the probe."""
+    kconfigs = cfg.root / "kconfigs"
+    files = _sources(kconfigs) if kconfigs.is_dir() else {}
+    return cache_key("sources", {"code": code_hash(), "kconfigs": hash_files(files)})
+
+
+def _qemu_version() -> str:
+    from ukl_patchbot.core.runner import run
+
+    res = run([QEMU, "--version"], capture=True, mutating=False, timeout=30)
+    return res.stdout.splitlines()[0] if res.ok and res.stdout else "unknown"
+
+
+def _write_report(report: CheckReport, out_dir: Path) -> None:
+    atomic_write(out_dir / "report.json", cr.render_json(report))
+    atomic_write(out_dir / "report.md", cr.render_markdown(report))
+
+
+def _load_cached(path: Path) -> CheckReport | None:
+    """A cached report, or None if it is unreadable (e.g. written by an older schema)."""
+    try:
+        report = cr.report_from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable cached check %s: %s", path, exc)
+        return None
+    return report if report.schema == cr.SCHEMA_VERSION else None
+
+
+def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = None) -> CheckReport:
+    """Rebase, build, boot and report one upstream tag. Failures are in the report."""
+    progress = progress or Progress()
+    started = time.monotonic()
+    kbuild.require_tools([*kbuild.BUILD_TOOLS, QEMU, "cpio"], kbuild.BUILD_HEADERS)
+    tag = req.tag or newest_tag(cfg, "linux")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = (req.out_dir or cfg.cache_dir / "runs" / f"{tag}-{stamp}").resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    glibc_tag = _glibc_tag(cfg, req.glibc_tag) if "ukl" in req.variants else None
+    repro = req.reproduce(tag, glibc_tag)
+
+    def finish(report: CheckReport) -> CheckReport:
+        report = replace(report, out_dir=str(out_dir), duration=time.monotonic() - started)
+        _write_report(report, out_dir)
+        return report
+
+    linux_rep, linux_sum = _rebase(cfg, "linux", tag, out_dir, progress)
+    if not linux_sum.ok or linux_rep.applied_ref is None:
+        verdict, attribution, text = cr.attribute((), linux_sum, tag)
+        return finish(CheckReport("linux", tag, verdict, attribution, text, (), linux_sum,
+                                  glibc_tag, None, None, repro))
+    tree_id = _tree_id(cfg, "linux", linux_rep.applied_ref)
+
+    glibc_ref = glibc_tree = None
+    notes: list[str] = []
+    if glibc_tag is not None:
+        g_rep, g_sum = _rebase(cfg, "glibc", glibc_tag, out_dir, progress)
+        if not g_sum.ok or g_rep.applied_ref is None:
+            verdict, attribution, text = cr.attribute((), g_sum, glibc_tag)
+            return finish(CheckReport("linux", tag, verdict, attribution, text, (), g_sum,
+                                      glibc_tag, tree_id, None, repro))
+        glibc_ref, glibc_tree = g_rep.applied_ref, _tree_id(cfg, "glibc", g_rep.applied_ref)
+
+    accel = detect_accel()
+    check_cache = ContentCache(cfg.cache_dir / "checks")
+    key = cache_key("check", {"linux": tree_id, "glibc": glibc_tree, "variants": list(req.variants),
+                              "src": source_hash(cfg), "gcc": variants.toolchain_id(),
+                              "qemu": _qemu_version(), "accel": accel,
+                              "timeout": req.boot_timeout})
+    hit = check_cache.get(key) if req.use_cache else None
+    cached = _load_cached(hit / "report.json") if hit is not None else None
+    if cached is not None:
+        progress.finish("check", "answered from cache", time.monotonic() - started)
+        return finish(replace(cached, from_cache=True, rebase=linux_sum, reproduce=repro))
+
+    from ukl_patchbot.check import workspace
+
+    with workspace.locked(cfg, req.jobs) as ws:
+        progress.step("export linux tree")
+        t0 = time.monotonic()
+        how = export_once(cfg, "linux", linux_rep.applied_ref, tree_id, ws.src)
+        progress.finish("export linux tree", how, time.monotonic() - t0)
+        arts, failed = userland.build(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants,
+                                      progress)
+        specs = tuple(variants.spec_for(v, cfg.root / "kconfigs", initrd=arts.get("initrd"),
+                                        ukl_archive=arts.get("ukl_archive"))
+                      for v in req.variants if v not in failed)
+        images = ContentCache(cfg.cache_dir / "kernels")
+        done = variants.check_variants(ws.src, tree_id, specs, ws, images, out_dir, progress,
+                                       boot_timeout=req.boot_timeout, retries=req.retries)
+    by_name = {v.variant: v for v in done} | failed
+    results = tuple(by_name[v] for v in req.variants)
+    verdict, attribution, text = cr.attribute(results, linux_sum, tag)
+    report = finish(CheckReport("linux", tag, verdict, attribution, text, results, linux_sum,
+                                glibc_tag, tree_id, cr.syscall_ratio(results), repro,
+                                accel=accel, notes=tuple(notes)))
+    if report.verdict != Verdict.ERROR:
+        with check_cache.put(key) as stage:
+            (stage / "report.json").write_text(cr.render_json(report))
+    return report
+
+
+def plan(cfg: Config, req: CheckRequest) -> list[str]:
+    """The commands a check would run, for ``--dry-run`` (nothing is run or written)."""
+    from ukl_patchbot.check.boot import qemu_argv
+
+    tag = req.tag or newest_tag(cfg, "linux")
+    ws = check_workspace(cfg, req.jobs)
+    benv = ws.benv()
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(benv.env().items()))
+    lines = [f"# rebase the linux series onto {tag} (details: patchbot rebase {tag} --dry-run)",
+             f"# export the rebased tree to {ws.src}"]
+    if "ukl" in req.variants:
+        lines.append(f"# rebase the glibc series onto {_glibc_tag(cfg, req.glibc_tag)}, build the "
+                     f"UKL glibc and the probe under {ws.root}")
+    for v in req.variants:
+        spec = variants.spec_for(v, cfg.root / "kconfigs",
+                                 initrd=ws.root / "probe" / "initramfs.cpio")
+        out = ws.build_dir(v)
+        frags = list(spec.fragments)
+        if v == "ukl":
+            frags.append(out / kbuild.EXTRA_FRAGMENT)
+            lines.append(f"# {out / kbuild.EXTRA_FRAGMENT}: CONFIG_UKL_ARCHIVE=<probe object>")
+        for argv in kbuild.configure_commands(ws.src, out, frags, benv):
+            lines.append(f"cd {shlex.quote(str(out))} && {env} {shlex.join(argv)}")
+        lines.append(f"cd {shlex.quote(str(out))} && {env} "
+                     f"{shlex.join(kbuild.build_command(ws.src, out, benv))}")
+        lines.append(shlex.join(qemu_argv(out / kbuild.IMAGE_REL, spec.initrd, accel="tcg")))
+    return lines

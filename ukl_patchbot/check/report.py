@@ -1,0 +1,333 @@
+"""The result of `patchbot check` as data, and pure renderers to JSON and Markdown.
+
+Nothing here runs a command or touches the disk: the pipeline fills a
+`CheckReport`, these functions turn it into text (golden-file tested), and
+`report_from_json` reads one back (a repeated check answers from its cache).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from typing import Any
+
+from ukl_patchbot.check.boot import BootAttempt, BootResult
+from ukl_patchbot.check.console import BootStatus, Finding
+from ukl_patchbot.check.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
+
+SCHEMA_VERSION = 1
+EXCERPT_LINES = 30
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"  # a failed result: conflict, config drop, build or boot failure
+    ERROR = "error"  # the bot could not produce a result
+
+
+class Attribution(StrEnum):
+    NONE = "none"  # everything passed
+    REBASE = "rebase"  # the series does not apply; nothing was built
+    UKL_DELTA = "ukl-delta"  # classic passes, UKL fails: the delta needs work
+    UPSTREAM_OR_INFRA = "upstream-or-infra"  # classic fails too
+    CLASSIC_ONLY = "classic-only"  # classic fails, UKL passes: classic config or probe
+
+
+@dataclass(frozen=True)
+class PatchRow:
+    """One patch of the rebase: its file name, result and a short detail."""
+
+    name: str
+    status: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RebaseSummary:
+    component: str
+    old_base: str
+    new_base: str
+    ok: bool
+    patches: tuple[PatchRow, ...] = ()
+    range_diff: str = ""
+    applied_ref: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    variant: str
+    config: ConfigResult
+    build: BuildResult
+    boot: BootResult
+
+    @property
+    def ok(self) -> bool:
+        return self.config.ok and self.build.ok and self.boot.ok
+
+    @property
+    def failed_step(self) -> str | None:
+        """The first step that failed; a step that was never reached is not blamed."""
+        if self.config.status in (ConfigStatus.DROPPED, ConfigStatus.FAILED):
+            return "config"
+        if self.build.status == BuildStatus.FAILED:
+            return "build"
+        if self.boot.status not in (BootStatus.PASS, BootStatus.SKIPPED):
+            return "boot"
+        return None if self.ok else "config"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    component: str
+    tag: str
+    verdict: Verdict
+    attribution: Attribution
+    attribution_text: str
+    variants: tuple[VariantResult, ...] = ()
+    rebase: RebaseSummary | None = None
+    glibc_tag: str | None = None
+    tree_id: str | None = None
+    syscall_ratio: float | None = None  # UKL ns/call divided by classic ns/call
+    reproduce: str = ""
+    out_dir: str | None = None
+    duration: float = 0.0
+    from_cache: bool = False
+    accel: str | None = None
+    schema: int = SCHEMA_VERSION
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def variant(self, name: str) -> VariantResult | None:
+        return next((v for v in self.variants if v.variant == name), None)
+
+
+def syscall_ratio(variants: Iterable[VariantResult]) -> float | None:
+    """UKL ns/call over classic ns/call (below 1: UKL syscalls are cheaper)."""
+    ns = {v.variant: v.boot.ns_per_call for v in variants}
+    ukl, classic = ns.get("ukl"), ns.get("classic")
+    if ukl is None or classic is None or classic <= 0:
+        return None
+    return ukl / classic
+
+
+def attribute(
+    variants: Iterable[VariantResult], rebase: RebaseSummary | None, tag: str
+) -> tuple[Verdict, Attribution, str]:
+    """The verdict and who is to blame, from the per-variant results."""
+    if rebase is not None and not rebase.ok:
+        return (Verdict.FAIL, Attribution.REBASE,
+                f"the {rebase.component} series does not apply to {tag}; nothing was built")
+    by = {v.variant: v for v in variants}
+    classic, ukl = by.get("classic"), by.get("ukl")
+    failed = [v for v in by.values() if not v.ok]
+    if not failed:
+        return Verdict.PASS, Attribution.NONE, "all variants built, booted and proved themselves"
+    if classic is not None and not classic.ok:
+        if ukl is not None and not ukl.ok:
+            return (Verdict.FAIL, Attribution.UPSTREAM_OR_INFRA,
+                    (f"classic fails too ({classic.failed_step}) on {tag}: the breakage is "
+                     "upstream or in the infrastructure, not in the UKL delta"))
+        if ukl is not None:
+            return (Verdict.FAIL, Attribution.CLASSIC_ONLY,
+                    (f"only classic fails ({classic.failed_step}): look at classic.config or "
+                     "the classic probe, not the UKL delta"))
+        return (Verdict.FAIL, Attribution.UPSTREAM_OR_INFRA,
+                f"classic fails ({classic.failed_step}) on {tag}: upstream or infrastructure")
+    step = failed[0].failed_step
+    return (Verdict.FAIL, Attribution.UKL_DELTA,
+            f"classic passes but UKL fails ({step}): the UKL delta needs work on {tag}")
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, enums and tuples as plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def render_json(report: CheckReport) -> str:
+    """The report as JSON (stable key order, so diffs between runs are readable)."""
+    data = to_jsonable(report)
+    data["passed"] = report.verdict == Verdict.PASS
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _from_jsonable(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _from_jsonable(args[0], value)
+    if origin is tuple:
+        (inner, *_rest) = typing.get_args(tp)
+        return tuple(_from_jsonable(inner, v) for v in value)
+    if origin is dict:
+        return dict(value)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        hints = typing.get_type_hints(tp)
+        kwargs = {f.name: _from_jsonable(hints[f.name], value[f.name])
+                  for f in dataclasses.fields(tp) if f.name in value}
+        return tp(**kwargs)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(value)
+    return value
+
+
+def report_from_json(text: str) -> CheckReport:
+    """Read back what `render_json` wrote."""
+    data = json.loads(text)
+    data.pop("passed", None)
+    report: CheckReport = _from_jsonable(CheckReport, data)
+    return report
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def _dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(round(seconds), 60)
+    return f"{m}m{s:02d}s"
+
+
+def _size(n: int | None) -> str:
+    return "–" if n is None else f"{n / 1024:.0f} KiB"
+
+
+def _config_cell(c: ConfigResult) -> str:
+    if c.status == ConfigStatus.DROPPED:
+        return f"**dropped {len(c.dropped)}**"
+    return c.status.value if c.status == ConfigStatus.OK else f"**{c.status.value}**"
+
+
+def _build_cell(b: BuildResult) -> str:
+    if b.status == BuildStatus.SKIPPED:
+        return "skipped"
+    word = {BuildStatus.OK: "ok", BuildStatus.CACHED: "cached", BuildStatus.FAILED: "**failed**"}
+    dur = "" if b.status == BuildStatus.CACHED else f" {_dur(b.duration)}"
+    return f"{word[b.status]}{dur}, {b.warnings} warning{'s' if b.warnings != 1 else ''}"
+
+
+def _boot_cell(r: BootResult) -> str:
+    if r.status == BootStatus.SKIPPED:
+        return "skipped"
+    text = r.status.value if r.ok else f"**{r.status.value}**"
+    return text + (" (flaky)" if r.flaky else "")
+
+
+def _ns(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
+def _fence(lines: Iterable[str]) -> list[str]:
+    body = [x.replace("```", "ʼʼʼ") for x in lines]
+    return ["```", *body, "```"]
+
+
+def _finding_lines(variant: str, where: str, f: Finding) -> list[str]:
+    out = [f"- **{variant}** {where}: `{f.fingerprint}` {f.summary}"]
+    if f.excerpt:
+        out += ["", *("  " + x for x in _fence(f.excerpt[-EXCERPT_LINES:] if f.kind.value == "timeout"
+                                               else f.excerpt[:EXCERPT_LINES]))]
+    return out
+
+
+def _attempt_findings(a: BootAttempt | None) -> tuple[Finding, ...]:
+    return a.findings if a is not None else ()
+
+
+def render_markdown(report: CheckReport) -> str:
+    """The report a maintainer reads (and a later issue posts on the pull request)."""
+    icon = {Verdict.PASS: "PASS", Verdict.FAIL: "FAIL", Verdict.ERROR: "ERROR"}[report.verdict]
+    out = [f"## patchbot check {report.component} {report.tag}: {icon}", ""]
+    facts = [f"{report.component} `{report.tag}`"]
+    if report.tree_id:
+        facts.append(f"tree `{report.tree_id[:12]}`")
+    if report.glibc_tag:
+        facts.append(f"glibc `{report.glibc_tag}`")
+    if report.accel:
+        facts.append(f"QEMU {report.accel.upper()}")
+    facts.append(f"took {_dur(report.duration)}" + (" (answered from cache)" if report.from_cache else ""))
+    out += [" · ".join(facts), "", f"**Attribution:** {report.attribution_text}", ""]
+
+    if report.variants:
+        out += ["| variant | config | build | image | boot | marker after | getppid ns/call |",
+                "|---|---|---|---|---|---|---|"]
+        for v in report.variants:
+            out.append(f"| {v.variant} | {_config_cell(v.config)} | {_build_cell(v.build)} | "
+                       f"{_size(v.build.image_size)} | {_boot_cell(v.boot)} | "
+                       f"{_dur(v.boot.time_to_marker)} | {_ns(v.boot.ns_per_call)} |")
+        out.append("")
+        if report.syscall_ratio is not None:
+            r = report.syscall_ratio
+            how = f"{1 / r:.1f}x faster" if r < 1 else f"{r:.1f}x slower"
+            # Under TCG the guest clock is emulated: the ratio moves between runs.
+            caveat = "; TCG timings vary from run to run" if report.accel == "tcg" else ""
+            out += [(f"UKL/classic syscall cost ratio: **{r:.3f}** "
+                     f"(UKL is {how} per getppid call{caveat})"), ""]
+
+    problems: list[str] = []
+    for v in report.variants:
+        for d in v.config.dropped:
+            problems.append(f"- **{v.variant}** config: `{d.name}` asked `{d.requested}` by "
+                            f"`{d.fragment}`, got `{d.actual}` (a dependency is missing)")
+        if v.config.error_lines:
+            problems += [f"- **{v.variant}** config failed:", "",
+                         *("  " + x for x in _fence(v.config.error_lines))]
+        if v.build.first_errors:
+            problems += [f"- **{v.variant}** build failed, first errors:", "",
+                         *("  " + x for x in _fence(v.build.first_errors))]
+        for f in _attempt_findings(v.boot.decisive):
+            problems += _finding_lines(v.variant, "boot", f)
+        problems += [f"- **{v.variant}** boot: {n}" for n in v.boot.notes]
+    if problems:
+        out += ["### Findings", "", *problems, ""]
+
+    if report.rebase is not None:
+        rb = report.rebase
+        out += [f"### Rebase of {rb.component}: {rb.old_base} → {rb.new_base}", ""]
+        if rb.message:
+            out += [rb.message, ""]
+        if rb.patches:
+            out += ["| patch | result | detail |", "|---|---|---|"]
+            out += [f"| `{p.name}` | {p.status} | {p.detail.replace('|', '/')} |" for p in rb.patches]
+            out.append("")
+        if rb.range_diff.strip():
+            out += ["<details><summary>range-diff</summary>", "",
+                    *_fence(rb.range_diff.rstrip().splitlines()), "", "</details>", ""]
+
+    out += ["### Reproduce", "", *_fence([report.reproduce]), ""]
+    for v in report.variants:
+        if not v.ok and v.build.reproduce:
+            out += [f"<details><summary>{v.variant}: build and boot by hand</summary>", "",
+                    *_fence([v.build.reproduce, v.boot.reproduce] if v.boot.reproduce
+                            else [v.build.reproduce]),
+                    "", "</details>", ""]
+    if report.out_dir:
+        out += [f"Logs and artifacts: `{report.out_dir}`", ""]
+    for n in report.notes:
+        out += [f"> {n}", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def title(report: CheckReport) -> str:
+    """One line for a check run title or a terminal summary."""
+    parts = [f"{v.variant} {'ok' if v.ok else f'{v.failed_step} failed'}" for v in report.variants]
+    head = f"{report.component} {report.tag}: {report.verdict.value}"
+    return head + (" (" + ", ".join(parts) + ")" if parts else "")

@@ -1,0 +1,152 @@
+"""Build the probe for both variants and the UKL application object.
+
+classic: the probe linked statically against the system's stock glibc, to be
+``/init`` of an initramfs. UKL: the probe compiled without red zone, linked
+with the UKL glibc, libgcc and the start files into one relocatable object
+whose symbols all get the ``ukl_app_`` prefix (so glibc's ``memcpy`` never
+meets the kernel's); glibc's call of ``__ukl_syscall`` is pointed at the
+kernel's ``ukl_syscall_entry``. The kernel links that object into vmlinux
+(``CONFIG_UKL_ARCHIVE``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ukl_patchbot.check.glibc import GlibcBuild
+from ukl_patchbot.core import runner
+from ukl_patchbot.core.errors import UserError
+
+APP_PREFIX = "ukl_app_"
+GLIBC_SYSCALL_SYMBOL = "__ukl_syscall"
+KERNEL_SYSCALL_ENTRY = "ukl_syscall_entry"
+PROBE_SOURCE = Path(__file__).parent / "probe" / "probe.c"
+
+# After prefixing: glibc's syscall call goes to the kernel's entry; the GOT
+# symbol is the linker's own and must keep its name; and glibc's RELRO data,
+# which a static program writes during start-up, is moved from .data.rel.ro*
+# (kernel rodata, read-only by then) into the .data.rel.* that the UKL
+# linker-script section keeps writable.
+_FIXUPS = (
+    "--redefine-sym", f"{APP_PREFIX}{GLIBC_SYSCALL_SYMBOL}={KERNEL_SYSCALL_ENTRY}",
+    "--redefine-sym", f"{APP_PREFIX}_GLOBAL_OFFSET_TABLE_=_GLOBAL_OFFSET_TABLE_",
+    "--rename-section", ".data.rel.ro=.data.rel.ukl_relro",
+    "--rename-section", ".data.rel.ro.local=.data.rel.ukl_relro.local",
+)
+VARIANTS = ("classic", "ukl")
+
+
+
+def _gcc_file(name: str) -> Path:
+    res = runner.run(["gcc", f"-print-file-name={name}"], capture=True, check=True, mutating=False)
+    return Path(res.stdout.strip())
+
+
+def compile_probe(
+    variant: str,
+    out_dir: Path,
+    *,
+    glibc: GlibcBuild | None = None,
+    source: Path = PROBE_SOURCE,
+    log_path: Path | None = None,
+    defines: tuple[str, ...] = (),
+) -> Path:
+    """Compile the probe: a static executable (classic) or an object file (ukl).
+
+    ``defines`` are extra ``-D`` macros (``PROBE_CRASH`` builds a probe that
+    faults right after its start marker, for the failure-is-loud tests).
+    """
+    if variant not in VARIANTS:
+        raise UserError(f"unknown variant {variant!r}", hint=f"use one of {', '.join(VARIANTS)}")
+    if not source.is_file():
+        raise UserError(f"probe source {source} does not exist")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    common = ["gcc", "-O2", "-Wall", f'-DPROBE_VARIANT="{variant}"', *(f"-D{d}" for d in defines)]
+    if variant == "classic":
+        out = out_dir / "probe-classic"
+        runner.run([*common, "-static", "-o", out, source], log_path=log_path, timeout=300, check=True)
+        return out
+    if glibc is None:
+        raise UserError("the UKL probe needs a UKL glibc build")
+    out = out_dir / "probe-ukl.o"
+    runner.run(
+        [*common, "-mno-red-zone", "-fno-stack-protector", "-c", "-o", out, source],
+        log_path=log_path, timeout=300, check=True,
+    )
+    return out
+
+
+def link_application(app_objects: list[Path], glibc: GlibcBuild, out: Path, *,
+                     log_path: Path | None = None) -> Path:
+    """Link application objects with the UKL glibc into the UKL application object.
+
+    The position-independent start files (crtbeginS/crtendS) are used: the
+    static ones hold 32-bit absolute relocations that cannot reach kernel
+    addresses.
+    The result is written beside ``out`` and renamed into place, and it is
+    checked: a ``syscall`` instruction left in it fails here, not at boot.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    raw = out.with_name(f".{out.name}.raw-{os.getpid()}")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        runner.run(
+            ["ld", "-r", "-o", raw,
+             glibc.start_file("crt1.o"), glibc.start_file("crti.o"), _gcc_file("crtbeginS.o"),
+             *app_objects,
+             "--start-group", glibc.libc_a, _gcc_file("libgcc.a"), _gcc_file("libgcc_eh.a"),
+             "--end-group",
+             _gcc_file("crtendS.o"), glibc.start_file("crtn.o")],
+            log_path=log_path, timeout=300, check=True,
+        )
+        runner.run(["objcopy", f"--prefix-symbols={APP_PREFIX}", raw, tmp],
+                   log_path=log_path, timeout=300, check=True)
+        runner.run(["objcopy", *_FIXUPS, tmp], log_path=log_path, timeout=300, check=True)
+        left = find_syscall_instructions(tmp)
+        if left:
+            raise UserError(
+                f"{out.name}: {len(left)} syscall instruction(s) left, first at {left[0]}",
+                hint="the glibc was not built in UKL mode (configparms: ukl = yes)",
+            )
+        os.replace(tmp, out)
+    finally:
+        raw.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def find_syscall_instructions(obj: Path) -> list[str]:
+    """Offsets (``section+0xN``) of every ``syscall`` instruction in an object file."""
+    res = runner.run(["objdump", "-d", "--no-show-raw-insn", obj], capture=True, check=True,
+                     mutating=False)
+    found: list[str] = []
+    section = "?"
+    for line in res.stdout.splitlines():
+        if line.startswith("Disassembly of section "):
+            section = line.split()[-1].rstrip(":")
+            continue
+        parts = line.split(":", 1)
+        if len(parts) == 2 and parts[1].strip().split()[:1] == ["syscall"]:
+            found.append(f"{section}+0x{parts[0].strip()}")
+    return found
+
+
+def make_initramfs(init_binary: Path, out: Path, *, log_path: Path | None = None) -> Path:
+    """A newc cpio archive holding ``init_binary`` as ``/init`` (written, then renamed)."""
+    stage = out.with_name(f".{out.name}.d-{os.getpid()}")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    try:
+        shutil.copy2(init_binary, stage / "init")
+        (stage / "init").chmod(0o755)
+        with open(tmp, "wb") as f:
+            runner.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=stage,
+                       input=b"init\n", stdout_file=f, log_path=log_path, timeout=60, check=True)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        tmp.unlink(missing_ok=True)
+    return out

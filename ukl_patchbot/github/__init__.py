@@ -1,0 +1,1 @@
+"""github: the GitHub REST client (auth, retries, check runs, comments, trees) and what it publishes."""

@@ -1,0 +1,156 @@
+"""Pure renderers from a `JobOutcome` to what GitHub accepts: no I/O, golden-testable.
+
+GitHub limits that shape these: a check run's ``output.summary`` and
+``output.text`` hold at most 65,535 characters, one request carries at most 50
+annotations (more are sent in further updates, which GitHub appends), an issue
+comment holds at most 65,536 characters, a commit status description 140.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from ukl_patchbot.core.jobs import Annotation, Conclusion, Job, JobOutcome, StatusLine
+
+MARKER = "<!-- ukl-patchbot:report -->"
+MAX_SUMMARY = 65_535
+MAX_COMMENT = 65_536
+MAX_ANNOTATIONS_PER_REQUEST = 50
+MAX_STATUS_DESCRIPTION = 140
+ANNOTATION_LEVELS = frozenset({"notice", "warning", "failure"})
+
+_ICON = {
+    Conclusion.SUCCESS: "✅",
+    Conclusion.FAILURE: "❌",
+    Conclusion.NEUTRAL: "➖",
+    Conclusion.ERROR: "⚠️",
+}
+
+
+def truncate(text: str, limit: int, logs_hint: str | None) -> str:
+    """``text`` cut to at most ``limit`` characters at a line break, with a note saying so."""
+    if len(text) <= limit:
+        return text
+    where = f" Full report and logs: {logs_hint}" if logs_hint else ""
+    note = f"\n\n---\n*Report truncated: {{shown}} of {len(text)} characters shown.{where}*\n"
+    room = limit - len(note.format(shown=len(text))) - 4  # 4: a closing "\n```"
+    if room <= 0:
+        return note.format(shown=0)[:limit]
+    cut = text.rfind("\n", 0, room)
+    head = text[: cut if cut > room // 2 else room]
+    shown = len(head)
+    # An unclosed code fence would swallow the note.
+    if head.count("```") % 2 == 1:
+        head += "\n```"
+    return head + note.format(shown=shown)
+
+
+def safe_repo_path(path: str) -> str | None:
+    """``path`` if it is a plain relative path inside the repository, else None."""
+    if not path or "\\" in path or "\0" in path or path.startswith("/"):
+        return None
+    norm = posixpath.normpath(path)
+    if norm != path or norm.startswith("../") or norm in (".", ".."):
+        return None
+    return norm
+
+
+def clean_annotations(annotations: tuple[Annotation, ...]) -> list[dict[str, Any]]:
+    """Annotations as the API wants them; ones on unsafe paths or with bad ranges are dropped."""
+    out = []
+    for a in annotations:
+        path = safe_repo_path(a.path)
+        if path is None or a.start_line < 1 or a.end_line < a.start_line:
+            continue
+        item: dict[str, Any] = {
+            "path": path,
+            "start_line": a.start_line,
+            "end_line": a.end_line,
+            "annotation_level": a.level if a.level in ANNOTATION_LEVELS else "warning",
+            "message": a.message[:64_000] or "(no message)",
+        }
+        if a.title:
+            item["title"] = a.title[:255]
+        out.append(item)
+    return out
+
+
+@dataclass(frozen=True)
+class CheckRunPlan:
+    """The output of the final update and the annotation batches that follow it."""
+
+    name: str
+    conclusion: str
+    output: dict[str, Any]
+    more_annotations: tuple[tuple[dict[str, Any], ...], ...]
+
+
+def check_name(job: Job) -> str:
+    return f"patchbot {job.kind} ({job.component})"
+
+
+def check_run_plan(outcome: JobOutcome, logs_hint: str | None) -> CheckRunPlan:
+    """Split an outcome into the completing update and further ≤50-annotation updates."""
+    anns = clean_annotations(outcome.annotations)
+    batches = [
+        tuple(anns[i : i + MAX_ANNOTATIONS_PER_REQUEST])
+        for i in range(0, len(anns), MAX_ANNOTATIONS_PER_REQUEST)
+    ]
+    summary = truncate(outcome.summary_md or outcome.title, MAX_SUMMARY, logs_hint)
+    output: dict[str, Any] = {"title": outcome.title[:255] or "patchbot", "summary": summary}
+    if batches:
+        output["annotations"] = list(batches[0])
+    return CheckRunPlan(
+        name=check_name(outcome.job),
+        conclusion=str(outcome.conclusion),
+        output=output,
+        more_annotations=tuple(batches[1:]),
+    )
+
+
+def status_description(line: StatusLine) -> str:
+    d = " ".join(line.description.split())
+    return d if len(d) <= MAX_STATUS_DESCRIPTION else d[: MAX_STATUS_DESCRIPTION - 1] + "…"
+
+
+def comment_body(outcome: JobOutcome, logs_hint: str | None) -> str:
+    """The sticky PR comment: hidden marker, one-line verdict, status table, the summary."""
+    job = outcome.job
+    lines = [
+        MARKER,
+        f"### {_ICON.get(outcome.conclusion, '')} patchbot {job.kind}: {outcome.title}",
+        "",
+        f"Component `{job.component}`"
+        + (f", tag `{job.tag}`" if job.tag else "")
+        + (f", head `{job.head_sha[:12]}`" if job.head_sha else ""),
+        "",
+    ]
+    if outcome.statuses:
+        lines += ["| check | result | details |", "|---|---|---|"]
+        for s in outcome.statuses:
+            desc = status_description(s).replace("|", "\\|")
+            lines.append(f"| `{s.context}` | {s.state} | {desc} |")
+        lines.append("")
+    head = "\n".join(lines) + "\n"
+    return head + truncate(outcome.summary_md, MAX_COMMENT - len(head) - 1, logs_hint)
+
+
+def error_outcome(
+    job: Job, message: str, *, title: str = "patchbot could not finish"
+) -> JobOutcome:
+    """The outcome published when the bot itself failed (not the series)."""
+    summary = (
+        f"{message}\n\nThis is a problem of the bot or its machine, not of the patch series."
+        " A maintainer can comment `/patchbot retry` to run it again."
+    )
+    return JobOutcome(job=job, conclusion=Conclusion.ERROR, title=title, summary_md=summary)
+
+
+def denied_reply(user: str, command: str) -> str:
+    return (
+        f"@{user} thanks for the suggestion! `/patchbot {command}` can only be run by people"
+        " with write access to this repository, so I did not start it. A maintainer can"
+        " run it for you."
+    )

@@ -1,0 +1,325 @@
+"""Patch series: ``patchsets/<component>/`` with ``series``, ``patchset.toml`` and the patches.
+
+Layout::
+
+    patchsets/linux/
+      patchset.toml      base = "v6.1.170"   (the tag the series was last verified on)
+      series             one patch file name per line, in order; '#' starts a comment
+      0001-....patch     `git format-patch` output (From, Date, Subject, message, diff)
+
+Loading validates everything before anything is applied: a missing file, a
+malformed patch or a path that leaves the tree (``../``, absolute, ``.git/``)
+is a `UserError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import email.header
+import email.parser
+import email.policy
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ukl_patchbot.core.errors import UserError
+
+META_NAME = "patchset.toml"
+SERIES_NAME = "series"
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """One hunk of a patch; ``lines`` keep their ' ', '-', '+' or '\\' prefix."""
+
+    old_start: int
+    old_len: int
+    new_start: int
+    new_len: int
+    section: str
+    lines: tuple[str, ...]
+    line_no: int  # of the @@ line in the patch file
+
+    @property
+    def header(self) -> str:
+        sec = f" {self.section}" if self.section else ""
+        return f"@@ -{self.old_start},{self.old_len} +{self.new_start},{self.new_len} @@{sec}"
+
+    @property
+    def old_lines(self) -> list[str]:
+        """What the hunk expects to find: context and removed lines."""
+        return [ln[1:] for ln in self.lines if ln[:1] in (" ", "-")]
+
+    @property
+    def new_lines(self) -> list[str]:
+        return [ln[1:] for ln in self.lines if ln[:1] in (" ", "+")]
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    old_path: str | None  # None for a new file
+    new_path: str | None  # None for a deleted file
+    hunks: tuple[Hunk, ...]
+    binary: bool
+    line_no: int
+    new_mode: str | None = None  # from "new file mode" / "new mode"
+    special: bool = False  # rename, copy or mode change: left to git to apply
+
+    @property
+    def path(self) -> str:
+        return self.new_path or self.old_path or ""
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str  # file name as listed in `series`
+    path: Path
+    subject: str
+    author: str
+    date: str
+    files: tuple[FileDiff, ...]
+    raw: bytes
+    has_signoff: bool
+
+    @property
+    def paths(self) -> list[str]:
+        out: list[str] = []
+        for f in self.files:
+            out += [p for p in (f.old_path, f.new_path) if p]
+        return out
+
+
+@dataclass(frozen=True)
+class Series:
+    component: str
+    directory: Path
+    base: str
+    patches: tuple[Patch, ...]
+
+    @property
+    def paths(self) -> list[str]:
+        """Every tree path the series touches (sorted, unique)."""
+        return sorted({p for patch in self.patches for p in patch.paths})
+
+    @property
+    def digest(self) -> str:
+        """Identifies the series content (order and bytes of the patches)."""
+        h = hashlib.sha256()
+        for p in self.patches:
+            h.update(p.name.encode() + b"\0" + p.raw + b"\0")
+        return h.hexdigest()[:12]
+
+
+def _err(path: Path, line: int | None, msg: str, hint: str | None = None) -> UserError:
+    where = f"{path}:{line}" if line else str(path)
+    return UserError(f"{where}: {msg}", hint=hint)
+
+
+def check_tree_path(path: str, where: Path, line: int) -> str:
+    """``path`` if it stays inside the tree; a UserError naming ``where:line`` otherwise."""
+    if not path or "\0" in path:
+        raise _err(where, line, "empty path")
+    pp = PurePosixPath(path)
+    if pp.is_absolute() or path.startswith("\\"):
+        raise _err(where, line, f"absolute path {path!r} escapes the tree")
+    parts = pp.parts
+    if ".." in parts:
+        raise _err(where, line, f"path {path!r} escapes the tree ('..')")
+    if any(p.lower() == ".git" for p in parts):
+        raise _err(where, line, f"path {path!r} reaches into .git/")
+    return path
+
+
+def _strip_prefix(path: str, prefix: str, where: Path, line: int) -> str:
+    path = path.split("\t", 1)[0]
+    if path.startswith('"'):
+        raise _err(where, line, f"quoted path {path} is not supported",
+                   hint="rename the file to plain ASCII without special characters")
+    if not path.startswith(prefix):
+        raise _err(where, line, f"path {path!r} lacks the {prefix!r} prefix of git diffs")
+    return check_tree_path(path[len(prefix):], where, line)
+
+
+def parse_diff(text: str, where: Path, first_line: int = 1) -> tuple[FileDiff, ...]:
+    """Parse the diff part of a patch; ``first_line`` is its line number in ``where``."""
+    lines = text.split("\n")
+    files: list[FileDiff] = []
+    i = 0
+    n = len(lines)
+    while i < n:
+        line = lines[i]
+        lno = first_line + i
+        if not line.startswith("diff --git "):
+            i += 1
+            continue
+        m = re.match(r"^diff --git (\S+) (\S+)$", line)
+        if not m:
+            raise _err(where, lno, "malformed 'diff --git' line (quoted or spaced paths?)")
+        old: str | None = _strip_prefix(m.group(1), "a/", where, lno)
+        new: str | None = _strip_prefix(m.group(2), "b/", where, lno)
+        start = lno
+        binary = False
+        special = False
+        new_mode: str | None = None
+        hunks: list[Hunk] = []
+        i += 1
+        while i < n and not lines[i].startswith(("diff --git ", "@@ ")):
+            h = lines[i]
+            hl = first_line + i
+            if h.startswith("--- "):
+                old = None if h[4:].startswith("/dev/null") else _strip_prefix(h[4:], "a/", where, hl)
+            elif h.startswith("+++ "):
+                new = None if h[4:].startswith("/dev/null") else _strip_prefix(h[4:], "b/", where, hl)
+            elif h.startswith(("rename from ", "copy from ")):
+                old = check_tree_path(h.split(" ", 2)[2], where, hl)
+                special = True
+            elif h.startswith(("rename to ", "copy to ")):
+                new = check_tree_path(h.split(" ", 2)[2], where, hl)
+                special = True
+            elif h.startswith(("old mode ", "new mode ")):
+                special = True
+            elif h.startswith("new file mode"):
+                new_mode = h.split()[-1]
+                old = None
+            elif h.startswith("deleted file mode"):
+                new = None
+            elif h.startswith(("Binary files", "GIT binary patch")):
+                binary = True
+            elif h == "-- " or h.startswith("-- "):
+                break  # format-patch signature after a header-only diff
+            i += 1
+        while i < n and lines[i].startswith("@@ "):
+            hm = _HUNK.match(lines[i])
+            hl = first_line + i
+            if not hm:
+                raise _err(where, hl, f"malformed hunk header {lines[i]!r}")
+            os_, ol, ns, nl = (int(hm.group(1)), int(hm.group(2) or 1), int(hm.group(3)),
+                               int(hm.group(4) or 1))
+            body: list[str] = []
+            want_old, want_new = ol, nl
+            i += 1
+            while want_old > 0 or want_new > 0:
+                if i >= n:
+                    raise _err(where, hl, f"hunk {lines[hl - first_line]!r} is cut short "
+                               f"(file ends before {want_old} old/{want_new} new lines)")
+                b = lines[i]
+                tag = b[:1]
+                if tag == " " or b == "":
+                    want_old -= 1
+                    want_new -= 1
+                    b = b or " "
+                elif tag == "-":
+                    want_old -= 1
+                elif tag == "+":
+                    want_new -= 1
+                elif tag != "\\":
+                    raise _err(where, first_line + i,
+                               f"unexpected line in hunk (expected ' ', '-' or '+'): {b[:60]!r}")
+                if want_old < 0 or want_new < 0:
+                    raise _err(where, hl, "hunk has more lines than its header says")
+                body.append(b)
+                i += 1
+            while i < n and lines[i].startswith("\\"):
+                body.append(lines[i])
+                i += 1
+            hunks.append(Hunk(os_, ol, ns, nl, hm.group(5), tuple(body), hl))
+        if not hunks and not binary and old == new and old is not None:
+            # Mode-only changes and pure renames are fine; they have no hunks.
+            pass
+        files.append(FileDiff(old, new, tuple(hunks), binary, start, new_mode, special))
+    return tuple(files)
+
+
+def _decode_header(value: str) -> str:
+    # Unfold (RFC 5322: drop the line break, keep the whitespace), then decode RFC 2047 words.
+    value = re.sub(r"\r?\n(?=[ \t])", "", value)
+    return str(email.header.make_header(email.header.decode_header(value)))
+
+
+def parse_patch(path: Path, name: str) -> Patch:
+    """Read and validate one `git format-patch` file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _err(path, None, "file does not exist") from None
+    text = raw.decode("utf-8", "surrogateescape")
+    head, sep, body = text.partition("\n\n")
+    if not sep:
+        raise _err(path, 1, "no blank line after the mail headers: not a git format-patch file")
+    header_text = head
+    if header_text.startswith("From ") and not header_text.startswith("From: "):
+        header_text = header_text.split("\n", 1)[1] if "\n" in header_text else ""
+    msg = email.parser.Parser(policy=email.policy.compat32).parsestr(header_text + "\n\n",
+                                                                     headersonly=True)
+    for key in ("From", "Subject", "Date"):
+        if not msg.get(key):
+            raise _err(path, 1, f"missing {key}: header",
+                       hint="patches must be `git format-patch` output")
+    body_line = head.count("\n") + 3
+    diff_at = body.find("\ndiff --git ")
+    if body.startswith("diff --git "):
+        diff_at = 0
+    elif diff_at >= 0:
+        diff_at += 1
+    else:
+        raise _err(path, None, "contains no 'diff --git' section")
+    message = body[:diff_at]
+    diff_line = body_line + message.count("\n")
+    files = parse_diff(body[diff_at:], path, diff_line)
+    return Patch(
+        name=name,
+        path=path,
+        subject=_decode_header(msg["Subject"]),
+        author=_decode_header(msg["From"]),
+        date=msg["Date"],
+        files=files,
+        raw=raw,
+        has_signoff="Signed-off-by:" in message,
+    )
+
+
+def read_base(directory: Path) -> str:
+    meta = directory / META_NAME
+    try:
+        data = tomllib.loads(meta.read_text())
+    except FileNotFoundError:
+        raise _err(meta, None, "missing", hint='create it with a line: base = "<tag>"') from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _err(meta, getattr(exc, "lineno", None), f"invalid TOML: {exc}") from None
+    base = data.get("base")
+    if not isinstance(base, str) or not base:
+        raise _err(meta, None, 'needs base = "<tag>" (the tag the series was verified on)')
+    return base
+
+
+def load_series(directory: Path, component: str) -> Series:
+    """Load and validate ``directory`` (patchsets/<component>)."""
+    series_path = directory / SERIES_NAME
+    if not series_path.is_file():
+        raise _err(series_path, None, "missing", hint="list the patch files in order, one a line")
+    base = read_base(directory)
+    patches: list[Patch] = []
+    seen: set[str] = set()
+    for lno, line in enumerate(series_path.read_text().splitlines(), 1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        if len(entry.split()) > 1:
+            raise _err(series_path, lno, f"expected one file name, got {entry!r}",
+                       hint="patch options (-p1 ...) are not supported: patches are git format")
+        check_tree_path(entry, series_path, lno)
+        if "/" in entry:
+            raise _err(series_path, lno, f"{entry!r}: patches live directly in {directory}")
+        if entry in seen:
+            raise _err(series_path, lno, f"{entry!r} listed twice")
+        seen.add(entry)
+        p = directory / entry
+        if not p.is_file():
+            raise _err(series_path, lno, f"names missing file {entry}")
+        patches.append(parse_patch(p, entry))
+    if not patches:
+        raise _err(series_path, None, "lists no patches")
+    return Series(component, directory, base, tuple(patches))

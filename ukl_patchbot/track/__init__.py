@@ -1,0 +1,1 @@
+"""track: the weekly upstream-tracking job (new tag -> branch -> check -> pull request)."""

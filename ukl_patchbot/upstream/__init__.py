@@ -1,0 +1,1 @@
+"""upstream: git plumbing and the local mirrors, fed from Debian source packages or a git remote."""
