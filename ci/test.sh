@@ -14,4 +14,8 @@ if [ "${1:-}" = "--fast" ]; then
   args=(-m "not slow")
 fi
 bash ci/install-deps.sh
+# Static checks first (seconds), on both paths: lint, types, the layering contract.
+.venv/bin/ruff check ukl_patchbot tests
+.venv/bin/mypy ukl_patchbot
+.venv/bin/lint-imports
 exec .venv/bin/python -m pytest -ra --durations=15 "${args[@]}" "$@"

@@ -253,7 +253,7 @@ class FakeGitHub:
         return 404, {"message": "Not Found (fake has no such route)"}, {}
 
     def _authenticate(self, kind: str, auth: str) -> str | None:
-        scheme, _, cred = auth.partition(" ")
+        _scheme, _, cred = auth.partition(" ")
         if kind == "jwt":
             try:
                 claims = jwt.decode(cred, self.public_key, algorithms=["RS256"])

@@ -97,10 +97,9 @@ class RestSpec:
             return None, [f"{method} {path}: no such operation in GitHub's REST description"]
         problems: list[str] = []
         spec_op = self._resolve({"$ref": "#" + op.pointer})
-        for param in spec_op.get("parameters", []):
-            param = self._resolve(param)
-            if param.get("in") == "query":
-                if param.get("required") and param["name"] not in query:
+        for ref in spec_op.get("parameters", []):
+            param = self._resolve(ref)
+            if param.get("in") == "query" and param.get("required") and param["name"] not in query:
                     problems.append(f"{op.name}: required query parameter {param['name']} missing")
         known_query = {
             self._resolve(p)["name"]

@@ -60,5 +60,5 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 def _pings(client: object) -> bool:
     try:
         return bool(client.ping())  # type: ignore[attr-defined]
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to answer means "not up yet"
         return False

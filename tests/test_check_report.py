@@ -49,7 +49,7 @@ def boot_of(*attempts: BootAttempt) -> BootResult:
     statuses = {a.status for a in attempts}
     status = BootStatus.PASS if BootStatus.PASS in statuses else attempts[-1].status
     return BootResult(status, attempts, len(statuses) > 1,
-                      "qemu-system-x86_64 -accel tcg -kernel out/bzImage-x", 
+                      "qemu-system-x86_64 -accel tcg -kernel out/bzImage-x",
                       ("flaky: attempts disagree",) if len(statuses) > 1 else ())
 
 

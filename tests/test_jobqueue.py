@@ -447,5 +447,5 @@ def test_two_threads_of_one_worker_do_not_share_a_series(bot: Bot) -> None:
     for t in threads:
         t.join(timeout=30)
     assert len(spans) == 2
-    (a_start, a_end), (b_start, b_end) = sorted(spans)
+    (_a_start, a_end), (b_start, _b_end) = sorted(spans)
     assert a_end <= b_start, "two jobs of the linux series ran at once"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -61,7 +62,7 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, threads: int = 1, **env: str) -> subprocess.Popen[bytes]:
-        log = open(self.tmp / f"worker-{len(self.procs)}.log", "wb")
+        log = open(self.tmp / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115 - the worker holds it
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -223,7 +224,7 @@ def test_two_workers_share_a_redis_queue(
         assert sorted(spans) == ["glibc", "linux"]
         for comp, s in spans.items():
             s.sort()
-            assert all(a[1] <= b[0] for a, b in zip(s, s[1:])), f"{comp} jobs overlapped: {s}"
+            assert all(a[1] <= b[0] for a, b in itertools.pairwise(s)), f"{comp} jobs overlapped: {s}"
         runs = fake_github.repo(REPO).check_runs.values()
         assert sorted(r["conclusion"] for r in runs) == ["success"] * 8
     finally:

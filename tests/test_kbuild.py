@@ -80,7 +80,7 @@ def test_configure_names_dropped_option_and_its_fragment(fake_tree: Path, tmp_pa
 
 
 def test_configure_missing_fragment_is_a_user_error(fake_tree: Path, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="nope.config"):
+    with pytest.raises(UserError, match=r"nope\.config"):
         kbuild.configure(fake_tree, tmp_path / "out", [tmp_path / "nope.config"])
 
 

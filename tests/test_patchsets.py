@@ -36,7 +36,8 @@ def delta_size(directory: Path) -> int:
     return total
 
 
-@pytest.mark.parametrize("component,base,limit", [("linux", "v6.1.170", 300), ("glibc", "glibc-2.36-deb12u14", 60)])
+@pytest.mark.parametrize("component,base,limit",
+                         [("linux", "v6.1.170", 300), ("glibc", "glibc-2.36-deb12u14", 60)])
 def test_series_loads_and_stays_small(component: str, base: str, limit: int) -> None:
     series = load_series(PATCHSETS / component, component)
     assert series.base == base

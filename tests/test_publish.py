@@ -63,10 +63,9 @@ def test_safe_repo_path(path: str, ok: bool) -> None:
 
 
 def test_annotations_are_cleaned_and_batched_by_50() -> None:
-    anns = tuple(
-        Annotation("patchsets/linux/0002-b.patch", i, i + 1, "failure", "conflict")
-        for i in range(1, 121)
-    ) + (
+    anns = (
+        *(Annotation("patchsets/linux/0002-b.patch", i, i + 1, "failure", "conflict")
+          for i in range(1, 121)),
         Annotation("../outside.patch", 1, 1, "failure", "escape"),
         Annotation("patchsets/linux/x.patch", 5, 2, "failure", "bad range"),
         Annotation("patchsets/linux/x.patch", 1, 1, "fatal", "unknown level"),

@@ -305,8 +305,8 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     git(w.checkout, "commit", "-q", "-m", "cfg")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ukl_patchbot", *args], cwd=w.checkout, env=env, text=True,
-                              capture_output=True, timeout=120, check=False)
+        return subprocess.run([sys.executable, "-m", "ukl_patchbot", *args], cwd=w.checkout, env=env,
+                              text=True, capture_output=True, timeout=120, check=False)
 
     js = tmp_path / "r.json"
     res = cli("rebase", "v1.1", "--json", str(js))

@@ -104,7 +104,7 @@ def test_malformed_hunk_names_line(series_dir: Path) -> None:
 def test_not_a_patch(series_dir: Path) -> None:
     p = _patch(series_dir)
     p.write_text("just some text\nwithout headers\n")
-    with pytest.raises(UserError, match="not a git format-patch file|missing From"):
+    with pytest.raises(UserError, match=r"not a git format-patch file|missing From"):
         load_series(series_dir, "linux")
     p.write_text("From: a <a@b>\nSubject: x\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n\nno diff\n")
     with pytest.raises(UserError, match="no 'diff --git' section"):
@@ -113,13 +113,13 @@ def test_not_a_patch(series_dir: Path) -> None:
 
 def test_metadata_errors(series_dir: Path) -> None:
     (series_dir / "patchset.toml").write_text("base = \n")
-    with pytest.raises(UserError, match="patchset.toml.*invalid TOML"):
+    with pytest.raises(UserError, match=r"patchset\.toml.*invalid TOML"):
         load_series(series_dir, "linux")
     (series_dir / "patchset.toml").write_text("other = 1\n")
     with pytest.raises(UserError, match='needs base = "<tag>"'):
         load_series(series_dir, "linux")
     (series_dir / "patchset.toml").unlink()
-    with pytest.raises(UserError, match="patchset.toml: missing"):
+    with pytest.raises(UserError, match=r"patchset\.toml: missing"):
         load_series(series_dir, "linux")
 
 

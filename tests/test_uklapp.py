@@ -20,8 +20,14 @@ def _obj(tmp_path: Path, name: str, body: str) -> Path:
     return obj
 
 
+SYSCALL_FN = (
+    "long f(long n){long r; __asm__ volatile(\"syscall\":\"=a\"(r):\"a\"(n)"
+    ":\"rcx\",\"r11\",\"memory\"); return r;}\n"
+)
+
+
 def test_scan_finds_syscall_instruction(tmp_path: Path) -> None:
-    with_sc = _obj(tmp_path, "a", "long f(long n){long r; __asm__ volatile(\"syscall\":\"=a\"(r):\"a\"(n):\"rcx\",\"r11\",\"memory\"); return r;}\n")
+    with_sc = _obj(tmp_path, "a", SYSCALL_FN)
     without = _obj(tmp_path, "b", "long g(long n){return n*3;}\n")
     found = uklapp.find_syscall_instructions(with_sc)
     assert len(found) == 1 and found[0].startswith(".text+0x")
@@ -34,7 +40,7 @@ def test_gas_macro_turns_syscall_into_call(tmp_path: Path) -> None:
     src.write_text(
         '__asm__(".ifndef .Lukl_syscall\\n.set .Lukl_syscall, 1\\n'
         '.macro syscall\\ncall __ukl_syscall\\n.endm\\n.endif");\n'
-        "long f(long n){long r; __asm__ volatile(\"syscall\":\"=a\"(r):\"a\"(n):\"rcx\",\"r11\",\"memory\"); return r;}\n"
+        + SYSCALL_FN
     )
     obj = tmp_path / "m.o"
     subprocess.run(["gcc", "-O2", "-mno-red-zone", "-c", "-o", obj, src], check=True)

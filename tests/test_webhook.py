@@ -297,6 +297,7 @@ def test_serve_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
     env["PATCHBOT_CACHE_DIR"] = str(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "ukl_patchbot", "serve", "--port", "0"],
+        check=False,
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -85,7 +85,7 @@ def main() -> int:
                 # Baseline 2: a fresh worktree of the tag plus git am -3.
                 wt = tmp / "wt-am"
 
-                def wt_am() -> None:
+                def wt_am(wt: Path = wt) -> None:
                     sh(["git", "-C", str(mirror), "worktree", "add", "-q", "--detach", str(wt), NEW])
                     sh(["git", "am", "-q", "-3", *patches], cwd=wt, env=ident)
 

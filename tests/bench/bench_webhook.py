@@ -53,7 +53,7 @@ def plan(n: int) -> list[tuple[str, dict[str, Any]]]:
 
 def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def fire(

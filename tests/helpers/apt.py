@@ -24,14 +24,14 @@ def _upstream_version(debian_version: str) -> str:
 
 
 def _newer(a: str, b: str) -> bool:
-    return subprocess.run(["dpkg", "--compare-versions", a, "gt", b]).returncode == 0
+    return subprocess.run(["dpkg", "--compare-versions", a, "gt", b], check=False).returncode == 0
 
 
 @functools.cache
 def all_versions(package: str) -> tuple[str, ...]:
     """Every Debian version apt offers for ``package`` (read via madison)."""
     out = subprocess.run(["apt-cache", "madison", package], capture_output=True, text=True,
-                         timeout=120).stdout
+                         timeout=120, check=False).stdout
     found = []
     for line in out.splitlines():
         parts = [p.strip() for p in line.split("|")]

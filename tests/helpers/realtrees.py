@@ -51,7 +51,7 @@ def linux_base_tag() -> str:
     mirror = test_cache_dir() / "mirrors" / "linux.git"
     held = mirror.is_dir() and subprocess.run(
         ["git", "--git-dir", str(mirror), "rev-parse", "-q", "--verify", f"refs/tags/{base}"],
-        capture_output=True).returncode == 0
+        capture_output=True, check=False).returncode == 0
     if base[1:] in _linux_offered() or held:
         return base
     return "v" + _linux_offered()[0]

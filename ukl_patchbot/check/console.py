@@ -285,7 +285,8 @@ def classify(
 
     if any(HALT_LINE in x for x in lines):
         findings.append(Finding(FindingKind.HALTED,
-                                "the kernel halted instead of powering off or restarting (no power-off driver?)",
+                                "the kernel halted instead of powering off or restarting"
+                                " (no power-off driver?)",
                                 fingerprint(FindingKind.HALTED, expected_variant)))
     qemu_errs = _qemu_errors(lines)
     if timed_out:

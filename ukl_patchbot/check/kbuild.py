@@ -339,7 +339,7 @@ def build(
     image = out / IMAGE_REL
     if not res.ok:
         if res.timed_out:
-            errors = (f"build timed out after {timeout:g}s",) + errors
+            errors = (f"build timed out after {timeout:g}s", *errors)
         if not errors:
             errors = tuple(lines[-FIRST_ERRORS:])
         return BuildResult(BuildStatus.FAILED, res.duration, warnings, errors, None, None,

@@ -27,7 +27,7 @@ from ukl_patchbot.core.progress import Progress
 def _failed_variant(name: str, step: str, lines: tuple[str, ...], log_path: str | None
                     ) -> VariantResult:
     """A variant that could not even be built because its userland (glibc, probe) failed."""
-    b = BuildResult(BuildStatus.FAILED, 0.0, 0, (f"{step} failed:",) + lines, None, None, log_path)
+    b = BuildResult(BuildStatus.FAILED, 0.0, 0, (f"{step} failed:", *lines), None, None, log_path)
     return VariantResult(name, ConfigResult(ConfigStatus.SKIPPED), b, BootResult(BootStatus.SKIPPED))
 
 

@@ -52,7 +52,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
     repo = args.repo or os.environ.get("GITHUB_REPOSITORY") or None
     gh = None
-    if repo and not args.dry_run or _has_credentials():
+    if (repo and not args.dry_run) or _has_credentials():
         from ukl_patchbot.core.secrets import install_log_redaction
         from ukl_patchbot.github.client import Credentials, GitHubClient
 

@@ -1,1 +1,2 @@
-"""core: vocabulary every stage shares (errors, config, the one subprocess runner, caches, progress, secrets, versions, the job model)."""
+"""core: vocabulary every stage shares (errors, config, the one subprocess runner, caches,
+progress, secrets, versions, the job model)."""

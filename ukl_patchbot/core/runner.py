@@ -8,6 +8,7 @@ to a log file so a maintainer can read what happened.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -153,10 +154,8 @@ def run(
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _stdin_for(input: bytes | None, stdin_file: IO[bytes] | int | None) -> IO[bytes] | int:
@@ -218,7 +217,7 @@ def _run_streamed(
     logf = None
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        logf = open(log_path, "ab")
+        logf = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below
         logf.write(f"$ {shlex.join(args)}\n".encode())
         logf.flush()
     proc = subprocess.Popen(

@@ -83,7 +83,7 @@ def closest_tags(wanted: str, tags: Iterable[str], prefix: str, n: int = 3) -> l
             width = max(len(v.release), len(tv.release))
             a = v.release + (0,) * (width - len(v.release))
             b = tv.release + (0,) * (width - len(tv.release))
-            return tuple(abs(x - y) for x, y in zip(a, b))
+            return tuple(abs(x - y) for x, y in zip(a, b, strict=True))
 
         return sorted(known, key=distance)[:n]
     return difflib.get_close_matches(wanted, known, n=n, cutoff=0.0)

@@ -122,7 +122,7 @@ def _analyse(ctx: _Ctx, patch: Patch, content: Callable[[str], bytes | None],
         data = content(f.old_path)
         pos = pos_all[i] if pos_all is not None else rebase_apply.positions(f, data)
         lines = data.decode("utf-8", "surrogateescape").split("\n") if data is not None else None
-        for h, p in zip(f.hunks, pos):
+        for h, p in zip(f.hunks, pos, strict=False):
             if p is None:
                 out.append(_explain(ctx, f.old_path, h, lines, HunkStatus.CHANGED))
             else:
@@ -302,7 +302,7 @@ def rebase_series(
     new_commits = [f for f in fast if f.outcome in ("exact", "merged")]
     chains = [(new_sha, new_commits)] + ([(str(old_sha), fast_old)] if fast_old else [])
     shas = rebase_apply.write_commits(mirror, chains, committer)
-    sha_of = {id(f): sha for f, sha in zip(new_commits, shas[0])}
+    sha_of = {id(f): sha for f, sha in zip(new_commits, shas[0], strict=False)}
     old_head = shas[1][-1] if fast_old else None
 
     results: list[PatchResult] = []

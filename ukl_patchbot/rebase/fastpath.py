@@ -84,7 +84,7 @@ def apply_file(f: FileDiff, content: bytes | None, pos: list[int | None]) -> byt
     assert content is not None
     lines = split_lines(content)
     spans = []
-    for h, p in zip(f.hunks, pos):
+    for h, p in zip(f.hunks, pos, strict=False):
         assert p is not None
         old, new = hunk_sides(h)
         moved = p != h.old_start
@@ -251,7 +251,7 @@ def simulate(new_state: State, old_state: State | None, patches: tuple[Patch, ..
             ours, base, theirs = state.get(path), old_pre.get(path), old.get(path)
             if theirs == base:
                 continue
-            if ours == base or ours == theirs:
+            if ours in (base, theirs):
                 merged[path] = theirs
             elif ours is None or base is None or theirs is None:
                 conflicts.append(path)  # added or deleted on one side, changed on the other

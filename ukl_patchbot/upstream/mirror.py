@@ -103,7 +103,8 @@ def _sync_debian(
         if missing:
             raise UserError(
                 f"{comp.debian_package}: apt offers no version {', '.join(missing)}",
-                hint=f"offered: {', '.join(d.tag for d in debian.available(comp.debian_package, comp.tag_prefix))}",
+                hint="offered: " + ", ".join(
+                    d.tag for d in debian.available(comp.debian_package, comp.tag_prefix)),
             )
     added: list[str] = []
     present: list[str] = []
