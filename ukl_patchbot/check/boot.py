@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ukl_patchbot.check import console
+from ukl_patchbot.check import console, variant_records
 from ukl_patchbot.check.console import BootStatus, ConsoleAnalysis, Finding, ProbeMarkers
 from ukl_patchbot.check.kbuild import require_tools
 from ukl_patchbot.core.errors import UserError
@@ -178,8 +178,7 @@ def boot(
     on_line: Callable[[str], None] | None = None,
 ) -> BootResult:
     """Boot, retrying a failed boot ``retries`` times; flaky when attempts disagree."""
-    if variant not in console.EXPECTED_CPL:
-        raise UserError(f"unknown variant {variant!r}", hint="use classic or ukl")
+    variant_records.get(variant)  # an unknown variant is the caller's error, before QEMU runs
     if not kernel.is_file():
         raise UserError(f"kernel image {kernel} does not exist")
     require_tools([QEMU])

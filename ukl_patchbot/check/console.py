@@ -18,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ukl_patchbot.check import variant_records
+
 TAIL_LINES = 20
 
-EXPECTED_CPL = {"classic": 3, "ukl": 0}
 # After this line the machine does nothing more; the boot runner stops QEMU.
 HALT_LINE = "reboot: System halted"
 
@@ -256,41 +257,67 @@ def classify(
     markers = parse_markers(lines)
     findings = _scan_kernel(lines)
     tail = tuple(x.rstrip() for x in lines[-TAIL_LINES:])
-    expected_cpl = EXPECTED_CPL[expected_variant]
-
-    oracle: list[Finding] = []
-    if markers.variant is None:
-        oracle.append(Finding(FindingKind.MARKER_MISSING, "the probe's start marker never appeared",
-                              fingerprint(FindingKind.MARKER_MISSING, expected_variant)))
-    else:
-        if markers.variant != expected_variant:
-            oracle.append(Finding(
-                FindingKind.WRONG_VARIANT,
-                f"probe says variant={markers.variant}, expected {expected_variant}",
-                fingerprint(FindingKind.WRONG_VARIANT, markers.variant, expected_variant),
-                markers.start_line))
-        if markers.cpl != expected_cpl:
-            oracle.append(Finding(
-                FindingKind.WRONG_CPL,
-                f"probe runs at cpl={markers.cpl}, expected cpl={expected_cpl} for {expected_variant}",
-                fingerprint(FindingKind.WRONG_CPL, str(markers.cpl), expected_variant),
-                markers.start_line))
-        if markers.done_status is None:
-            oracle.append(Finding(FindingKind.DONE_MISSING, "the probe started but never finished",
-                                  fingerprint(FindingKind.DONE_MISSING, expected_variant)))
-        elif markers.done_status != 0:
-            oracle.append(Finding(
-                FindingKind.PROBE_FAILED, f"the probe finished with status={markers.done_status}",
-                fingerprint(FindingKind.PROBE_FAILED, str(markers.done_status))))
-
+    oracle = _oracle_findings(markers, expected_variant)
     if any(HALT_LINE in x for x in lines):
         findings.append(Finding(FindingKind.HALTED,
                                 "the kernel halted instead of powering off or restarting"
                                 " (no power-off driver?)",
                                 fingerprint(FindingKind.HALTED, expected_variant)))
-    qemu_errs = _qemu_errors(lines)
+    status, first = _boot_status(lines, markers, findings, oracle, tail, timed_out=timed_out,
+                                 qemu_returncode=qemu_returncode, timeout=timeout)
+    if first is not None:
+        findings.insert(0, first)
+    # Kernel evidence first (it explains the oracle failure), oracle findings after.
+    # QEMU never ran the kernel: the missing markers say nothing more.
+    if status in (BootStatus.PASS, BootStatus.QEMU_ERROR):
+        oracle = []
+    all_findings = tuple(findings + oracle)
+    return ConsoleAnalysis(status, markers, all_findings, tail)
+
+
+def _oracle_findings(markers: ProbeMarkers, expected_variant: str) -> list[Finding]:
+    """What the probe's own lines say against the positive oracle of ``expected_variant``."""
+    expected_cpl = variant_records.get(expected_variant).expected_cpl
+    oracle: list[Finding] = []
+    if markers.variant is None:
+        oracle.append(Finding(FindingKind.MARKER_MISSING, "the probe's start marker never appeared",
+                              fingerprint(FindingKind.MARKER_MISSING, expected_variant)))
+        return oracle
+    if markers.variant != expected_variant:
+        oracle.append(Finding(
+            FindingKind.WRONG_VARIANT,
+            f"probe says variant={markers.variant}, expected {expected_variant}",
+            fingerprint(FindingKind.WRONG_VARIANT, markers.variant, expected_variant),
+            markers.start_line))
+    if markers.cpl != expected_cpl:
+        oracle.append(Finding(
+            FindingKind.WRONG_CPL,
+            f"probe runs at cpl={markers.cpl}, expected cpl={expected_cpl} for {expected_variant}",
+            fingerprint(FindingKind.WRONG_CPL, str(markers.cpl), expected_variant),
+            markers.start_line))
+    if markers.done_status is None:
+        oracle.append(Finding(FindingKind.DONE_MISSING, "the probe started but never finished",
+                              fingerprint(FindingKind.DONE_MISSING, expected_variant)))
+    elif markers.done_status != 0:
+        oracle.append(Finding(
+            FindingKind.PROBE_FAILED, f"the probe finished with status={markers.done_status}",
+            fingerprint(FindingKind.PROBE_FAILED, str(markers.done_status))))
+    return oracle
+
+
+def _boot_status(
+    lines: Sequence[str],
+    markers: ProbeMarkers,
+    findings: list[Finding],
+    oracle: list[Finding],
+    tail: tuple[str, ...],
+    *,
+    timed_out: bool,
+    qemu_returncode: int | None,
+    timeout: float | None,
+) -> tuple[BootStatus, Finding | None]:
+    """The boot's status, and the finding that explains it first when it is not the kernel's."""
     if timed_out:
-        status = BootStatus.TIMEOUT
         # Identify a hang by how far the probe got; the last kernel line is
         # too often a late, unrelated message to tell hangs apart.
         stage = ("after the done line" if markers.done_status is not None
@@ -298,28 +325,20 @@ def classify(
                  else "after the start marker" if markers.variant is not None
                  else "before the probe started")
         limit = f"within {timeout:g}s" if timeout else "before the timeout"
-        findings.insert(0, Finding(FindingKind.TIMEOUT, f"no power-off {limit}, hung {stage}",
-                                   fingerprint(FindingKind.TIMEOUT, stage), 0, tail))
-    elif qemu_errs and markers.variant is None and not findings:
-        status = BootStatus.QEMU_ERROR
-        findings.insert(0, Finding(FindingKind.QEMU_FAILED, "QEMU failed: " + qemu_errs[0],
-                                   fingerprint(FindingKind.QEMU_FAILED, qemu_errs[0]), 0, tail))
-    elif qemu_returncode not in (0, None) and not lines_have_kernel(lines):
-        status = BootStatus.QEMU_ERROR
-        findings.insert(0, Finding(FindingKind.QEMU_FAILED,
-                                   f"QEMU exited with code {qemu_returncode} before the kernel spoke",
-                                   fingerprint(FindingKind.QEMU_FAILED, str(qemu_returncode)), 0, tail))
-    elif oracle or findings_fatal(findings):
-        status = BootStatus.FAIL
-    else:
-        status = BootStatus.PASS
-
-    # Kernel evidence first (it explains the oracle failure), oracle findings after.
-    # QEMU never ran the kernel: the missing markers say nothing more.
-    if status in (BootStatus.PASS, BootStatus.QEMU_ERROR):
-        oracle = []
-    all_findings = tuple(findings + oracle)
-    return ConsoleAnalysis(status, markers, all_findings, tail)
+        return BootStatus.TIMEOUT, Finding(FindingKind.TIMEOUT, f"no power-off {limit}, hung {stage}",
+                                           fingerprint(FindingKind.TIMEOUT, stage), 0, tail)
+    qemu_errs = _qemu_errors(lines)
+    if qemu_errs and markers.variant is None and not findings:
+        return BootStatus.QEMU_ERROR, Finding(
+            FindingKind.QEMU_FAILED, "QEMU failed: " + qemu_errs[0],
+            fingerprint(FindingKind.QEMU_FAILED, qemu_errs[0]), 0, tail)
+    if qemu_returncode not in (0, None) and not lines_have_kernel(lines):
+        return BootStatus.QEMU_ERROR, Finding(
+            FindingKind.QEMU_FAILED, f"QEMU exited with code {qemu_returncode} before the kernel spoke",
+            fingerprint(FindingKind.QEMU_FAILED, str(qemu_returncode)), 0, tail)
+    if oracle or findings_fatal(findings):
+        return BootStatus.FAIL, None
+    return BootStatus.PASS, None
 
 
 _FATAL = {FindingKind.PANIC, FindingKind.OOPS, FindingKind.BUG}

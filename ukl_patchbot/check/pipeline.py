@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ukl_patchbot.check import kbuild, userland, variants
+from ukl_patchbot.check import kbuild, userland, variant_records, variants
 from ukl_patchbot.check import report as cr
 from ukl_patchbot.check.boot import DEFAULT_TIMEOUT, QEMU, detect_accel
 from ukl_patchbot.check.report import CheckReport, PatchRow, RebaseSummary, Verdict
@@ -160,6 +160,11 @@ def _load_cached(path: Path) -> CheckReport | None:
     return report if report.schema == cr.SCHEMA_VERSION else None
 
 
+def _needs_glibc(names: tuple[str, ...]) -> bool:
+    """Whether one of the variants ``names`` builds the patched glibc (the glibc series)."""
+    return any(variant_records.get(v).needs_glibc_series for v in names)
+
+
 def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = None) -> CheckReport:
     """Rebase, build, boot and report one upstream tag. Failures are in the report."""
     progress = progress or Progress()
@@ -169,7 +174,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = (req.out_dir or cfg.cache_dir / "runs" / f"{tag}-{stamp}").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    glibc_tag = _glibc_tag(cfg, req.glibc_tag) if "ukl" in req.variants else None
+    glibc_tag = _glibc_tag(cfg, req.glibc_tag) if _needs_glibc(req.variants) else None
     repro = req.reproduce(tag, glibc_tag)
 
     def finish(report: CheckReport) -> CheckReport:
@@ -243,7 +248,7 @@ def plan(cfg: Config, req: CheckRequest) -> list[str]:
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(benv.env().items()))
     lines = [f"# rebase the linux series onto {tag} (details: patchbot rebase {tag} --dry-run)",
              f"# export the rebased tree to {ws.src}"]
-    if "ukl" in req.variants:
+    if _needs_glibc(req.variants):
         lines.append(f"# rebase the glibc series onto {_glibc_tag(cfg, req.glibc_tag)}, build the "
                      f"UKL glibc and the probe under {ws.root}")
     for v in req.variants:
@@ -251,9 +256,10 @@ def plan(cfg: Config, req: CheckRequest) -> list[str]:
                                  initrd=ws.root / "probe" / "initramfs.cpio")
         out = ws.build_dir(v)
         frags = list(spec.fragments)
-        if v == "ukl":
+        option = variant_records.get(v).archive_option
+        if option is not None:
             frags.append(out / kbuild.EXTRA_FRAGMENT)
-            lines.append(f"# {out / kbuild.EXTRA_FRAGMENT}: CONFIG_UKL_ARCHIVE=<probe object>")
+            lines.append(f"# {out / kbuild.EXTRA_FRAGMENT}: {option}=<probe object>")
         for argv in kbuild.configure_commands(ws.src, out, frags, benv):
             lines.append(f"cd {shlex.quote(str(out))} && {env} {shlex.join(argv)}")
         lines.append(f"cd {shlex.quote(str(out))} && {env} "

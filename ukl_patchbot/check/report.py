@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any
 
+from ukl_patchbot.check import variant_records
 from ukl_patchbot.check.boot import BootAttempt, BootResult
 from ukl_patchbot.check.console import BootStatus, Finding
 from ukl_patchbot.check.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
+from ukl_patchbot.check.variant_records import Role
 
 SCHEMA_VERSION = 1
 EXCERPT_LINES = 30
@@ -107,12 +109,13 @@ class CheckReport:
 
 
 def syscall_ratio(variants: Iterable[VariantResult]) -> float | None:
-    """UKL ns/call over classic ns/call (below 1: UKL syscalls are cheaper)."""
+    """The delta's ns/call over the baseline's (UKL over classic; below 1: UKL syscalls are cheaper)."""
     ns = {v.variant: v.boot.ns_per_call for v in variants}
-    ukl, classic = ns.get("ukl"), ns.get("classic")
-    if ukl is None or classic is None or classic <= 0:
+    delta = ns.get(variant_records.with_role(Role.DELTA).name)
+    baseline = ns.get(variant_records.with_role(Role.BASELINE).name)
+    if delta is None or baseline is None or baseline <= 0:
         return None
-    return ukl / classic
+    return delta / baseline
 
 
 def attribute(
@@ -123,24 +126,27 @@ def attribute(
         return (Verdict.FAIL, Attribution.REBASE,
                 f"the {rebase.component} series does not apply to {tag}; nothing was built")
     by = {v.variant: v for v in variants}
-    classic, ukl = by.get("classic"), by.get("ukl")
+    base_rec = variant_records.with_role(Role.BASELINE)
+    delta_rec = variant_records.with_role(Role.DELTA)
+    base, delta = by.get(base_rec.name), by.get(delta_rec.name)
+    b, d = base_rec.label, delta_rec.label
     failed = [v for v in by.values() if not v.ok]
     if not failed:
         return Verdict.PASS, Attribution.NONE, "all variants built, booted and proved themselves"
-    if classic is not None and not classic.ok:
-        if ukl is not None and not ukl.ok:
+    if base is not None and not base.ok:
+        if delta is not None and not delta.ok:
             return (Verdict.FAIL, Attribution.UPSTREAM_OR_INFRA,
-                    (f"classic fails too ({classic.failed_step}) on {tag}: the breakage is "
-                     "upstream or in the infrastructure, not in the UKL delta"))
-        if ukl is not None:
+                    (f"{b} fails too ({base.failed_step}) on {tag}: the breakage is "
+                     f"upstream or in the infrastructure, not in the {d} delta"))
+        if delta is not None:
             return (Verdict.FAIL, Attribution.CLASSIC_ONLY,
-                    (f"only classic fails ({classic.failed_step}): look at classic.config or "
-                     "the classic probe, not the UKL delta"))
+                    (f"only {b} fails ({base.failed_step}): look at {base_rec.fragments[-1]} or "
+                     f"the {b} probe, not the {d} delta"))
         return (Verdict.FAIL, Attribution.UPSTREAM_OR_INFRA,
-                f"classic fails ({classic.failed_step}) on {tag}: upstream or infrastructure")
+                f"{b} fails ({base.failed_step}) on {tag}: upstream or infrastructure")
     step = failed[0].failed_step
     return (Verdict.FAIL, Attribution.UKL_DELTA,
-            f"classic passes but UKL fails ({step}): the UKL delta needs work on {tag}")
+            f"{b} passes but {d} fails ({step}): the {d} delta needs work on {tag}")
 
 
 # ---------------------------------------------------------------- JSON

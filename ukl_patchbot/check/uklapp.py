@@ -15,7 +15,9 @@ import os
 import shutil
 from pathlib import Path
 
+from ukl_patchbot.check import variant_records
 from ukl_patchbot.check.glibc import GlibcBuild
+from ukl_patchbot.check.variant_records import Userland
 from ukl_patchbot.core import runner
 from ukl_patchbot.core.errors import UserError
 
@@ -35,8 +37,6 @@ _FIXUPS = (
     "--rename-section", ".data.rel.ro=.data.rel.ukl_relro",
     "--rename-section", ".data.rel.ro.local=.data.rel.ukl_relro.local",
 )
-VARIANTS = ("classic", "ukl")
-
 
 
 def _gcc_file(name: str) -> Path:
@@ -58,19 +58,18 @@ def compile_probe(
     ``defines`` are extra ``-D`` macros (``PROBE_CRASH`` builds a probe that
     faults right after its start marker, for the failure-is-loud tests).
     """
-    if variant not in VARIANTS:
-        raise UserError(f"unknown variant {variant!r}", hint=f"use one of {', '.join(VARIANTS)}")
+    record = variant_records.get(variant)
     if not source.is_file():
         raise UserError(f"probe source {source} does not exist")
     out_dir.mkdir(parents=True, exist_ok=True)
     common = ["gcc", "-O2", "-Wall", f'-DPROBE_VARIANT="{variant}"', *(f"-D{d}" for d in defines)]
-    if variant == "classic":
-        out = out_dir / "probe-classic"
+    if record.userland is Userland.STOCK_STATIC:
+        out = out_dir / f"probe-{variant}"
         runner.run([*common, "-static", "-o", out, source], log_path=log_path, timeout=300, check=True)
         return out
     if glibc is None:
         raise UserError("the UKL probe needs a UKL glibc build")
-    out = out_dir / "probe-ukl.o"
+    out = out_dir / f"probe-{variant}.o"
     runner.run(
         [*common, "-mno-red-zone", "-fno-stack-protector", "-c", "-o", out, source],
         log_path=log_path, timeout=300, check=True,

@@ -1,8 +1,9 @@
-"""The userland of each variant: the probe for classic, the UKL glibc and application for UKL.
+"""The userland of each variant, made by the recipe its record names.
 
-Classic links the probe against the system's stock glibc (a static /init in
-an initramfs); UKL needs the patched glibc first, then the probe object linked
-with it into the application object the UKL kernel links into vmlinux. A
+A stock-static variant (classic) links the probe against the system's glibc
+(a static /init in an initramfs); a linked-app variant (UKL) needs the patched
+glibc first, then the probe object linked with it into the application object
+its kernel links into vmlinux. A
 glibc or probe build error fails that variant as a result, with its first
 error lines; it is not a traceback.
 """
@@ -13,15 +14,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ukl_patchbot.check import glibc, uklapp, variant_records
 from ukl_patchbot.check.boot import BootResult
 from ukl_patchbot.check.console import BootStatus
 from ukl_patchbot.check.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
 from ukl_patchbot.check.report import VariantResult
+from ukl_patchbot.check.variant_records import Userland
 from ukl_patchbot.check.variants import Workspace
 from ukl_patchbot.check.workspace import export_once
 from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import CommandFailed, UserError
 from ukl_patchbot.core.progress import Progress
+
+_Step = Callable[[str, Callable[[], Path], str, Path], "Path | None"]
 
 
 def _failed_variant(name: str, step: str, lines: tuple[str, ...], log_path: str | None
@@ -41,8 +46,6 @@ def build(cfg: Config, ws: Workspace, glibc_ref: str | None, glibc_tree: str | N
     for variants whose userland failed to build, a ready failed result: a
     glibc or probe build error fails that variant, it is not a traceback.
     """
-    from ukl_patchbot.check import glibc, uklapp
-
     arts: dict[str, Path] = {}
     failed: dict[str, VariantResult] = {}
     probe_dir = ws.root / "probe"
@@ -61,34 +64,53 @@ def build(cfg: Config, ws: Workspace, glibc_ref: str | None, glibc_tree: str | N
         progress.finish(name, "ok", time.monotonic() - start)
         return path
 
-    if "classic" in wanted:
-        log_c = out_dir / "probe-classic.log"
-        init = step("probe classic", lambda: uklapp.compile_probe(
-            "classic", probe_dir / "classic", log_path=log_c), "classic", log_c)
-        if init is not None:
-            arts["initrd"] = uklapp.make_initramfs(init, probe_dir / "initramfs.cpio",
-                                                   log_path=log_c)
-    if "ukl" in wanted and glibc_ref is not None and glibc_tree is not None:
-        glibc_src = ws.root / "src" / "glibc"
-        export_once(cfg, "glibc", glibc_ref, glibc_tree, glibc_src)
-        log_g = out_dir / "build-glibc.log"
-        built: list[glibc.GlibcBuild] = []
-
-        def build_glibc() -> Path:
-            built.append(glibc.build_glibc(glibc_src, cfg.cache_dir / "glibc", glibc_tree,
-                                           log_path=log_g))
-            return built[0].root
-
-        if step("glibc (UKL)", build_glibc, "ukl", log_g) is not None:
-            gl = built[0]
-            log_u = out_dir / "probe-ukl.log"
-
-            def app() -> Path:
-                obj = uklapp.compile_probe("ukl", probe_dir / "ukl", glibc=gl, log_path=log_u)
-                return uklapp.link_application([obj], gl, probe_dir / "ukl" / "ukl-app.o",
-                                               log_path=log_u)
-
-            archive = step("probe ukl", app, "ukl", log_u)
-            if archive is not None:
-                arts["ukl_archive"] = archive
+    for record in variant_records.RECORDS:
+        if record.name not in wanted:
+            continue
+        if record.userland is Userland.STOCK_STATIC:
+            _stock_probe(record, probe_dir, out_dir, step, arts)
+        elif glibc_ref is not None and glibc_tree is not None:
+            _linked_app(cfg, ws, record, glibc_tree, glibc_ref, probe_dir, out_dir, step, arts)
     return arts, failed
+
+
+def _stock_probe(record: variant_records.Variant, probe_dir: Path, out_dir: Path, step: _Step,
+                 arts: dict[str, Path]) -> None:
+    """The probe linked against the system's glibc, as /init of an initramfs."""
+    name = record.name
+    log_path = out_dir / f"probe-{name}.log"
+    init = step(f"probe {name}", lambda: uklapp.compile_probe(
+        name, probe_dir / name, log_path=log_path), name, log_path)
+    if init is not None:
+        arts["initrd"] = uklapp.make_initramfs(init, probe_dir / "initramfs.cpio",
+                                               log_path=log_path)
+
+
+def _linked_app(cfg: Config, ws: Workspace, record: variant_records.Variant, glibc_tree: str,
+                glibc_ref: str, probe_dir: Path, out_dir: Path, step: _Step,
+                arts: dict[str, Path]) -> None:
+    """The patched glibc, then the probe linked with it into the application object."""
+    name = record.name
+    glibc_src = ws.root / "src" / "glibc"
+    export_once(cfg, "glibc", glibc_ref, glibc_tree, glibc_src)
+    log_g = out_dir / "build-glibc.log"
+    built: list[glibc.GlibcBuild] = []
+
+    def build_glibc() -> Path:
+        built.append(glibc.build_glibc(glibc_src, cfg.cache_dir / "glibc", glibc_tree,
+                                       log_path=log_g))
+        return built[0].root
+
+    if step(f"glibc ({record.label})", build_glibc, name, log_g) is None:
+        return
+    gl = built[0]
+    log_u = out_dir / f"probe-{name}.log"
+
+    def app() -> Path:
+        obj = uklapp.compile_probe(name, probe_dir / name, glibc=gl, log_path=log_u)
+        return uklapp.link_application([obj], gl, probe_dir / name / f"{name}-app.o",
+                                       log_path=log_u)
+
+    archive = step(f"probe {name}", app, name, log_u)
+    if archive is not None:
+        arts["ukl_archive"] = archive

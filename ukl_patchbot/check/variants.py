@@ -1,9 +1,8 @@
 """Building and booting the kernel variants of one source tree, with the kernel image cache.
 
-A variant is data: its name, the kconfig fragments (``kconfigs/base.config``
-plus ``kconfigs/<name>.config``), options computed at run time (the UKL
-archive path) and what it boots with (an initramfs for classic, nothing for
-UKL, whose application is inside vmlinux).
+A variant is data (`variant_records`): its kconfig fragments, options computed
+at run time (the path of the archive linked into vmlinux) and what it boots
+with (an initramfs, or nothing when the application is inside vmlinux).
 
 Both variants build in turn in one build directory of the workspace (see
 `Workspace.build_dir`), through ccache under a shared ``CCACHE_BASEDIR``; a
@@ -23,18 +22,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ukl_patchbot.check import boot as bootmod
-from ukl_patchbot.check import kbuild
+from ukl_patchbot.check import kbuild, variant_records
 from ukl_patchbot.check.boot import BootResult
 from ukl_patchbot.check.console import BootStatus
 from ukl_patchbot.check.kbuild import BuildEnv, BuildResult, BuildStatus, ConfigResult, ConfigStatus
 from ukl_patchbot.check.report import VariantResult
+from ukl_patchbot.check.variant_records import Payload
 from ukl_patchbot.core.cache import ContentCache, cache_key, hash_file, hash_files
 from ukl_patchbot.core.progress import Progress
 from ukl_patchbot.core.runner import run
 
 log = logging.getLogger(__name__)
 
-VARIANTS = ("classic", "ukl")
+VARIANTS = variant_records.NAMES
 
 
 @dataclass(frozen=True)
@@ -47,21 +47,22 @@ class VariantSpec:
 
 
 def fragments_for(kconfig_dir: Path, variant: str) -> tuple[Path, ...]:
-    """``base.config`` and ``<variant>.config`` from ``kconfig_dir`` (those that exist)."""
-    frags = [kconfig_dir / "base.config", kconfig_dir / f"{variant}.config"]
+    """The record's fragments (``base.config``, ``<variant>.config``) that exist in ``kconfig_dir``."""
+    frags = [kconfig_dir / name for name in variant_records.get(variant).fragments]
     return tuple(f for f in frags if f.is_file())
 
 
 def spec_for(variant: str, kconfig_dir: Path, *, initrd: Path | None = None,
              ukl_archive: Path | None = None) -> VariantSpec:
-    """The spec of ``variant``: classic boots ``initrd``, UKL links ``ukl_archive``."""
+    """The spec of ``variant``: its record says whether it boots ``initrd`` or links ``ukl_archive``."""
+    record = variant_records.get(variant)
     extra: dict[str, str] = {}
     inputs: dict[str, str] = {}
-    if variant == "ukl" and ukl_archive is not None:
-        extra["CONFIG_UKL_ARCHIVE"] = kbuild.kconfig_string(str(ukl_archive.resolve()))
+    if record.archive_option is not None and ukl_archive is not None:
+        extra[record.archive_option] = kbuild.kconfig_string(str(ukl_archive.resolve()))
         inputs["ukl_archive"] = hash_file(ukl_archive)
     return VariantSpec(variant, fragments_for(kconfig_dir, variant), extra, inputs,
-                       initrd if variant == "classic" else None)
+                       initrd if record.payload is Payload.INITRD else None)
 
 
 @dataclass(frozen=True)

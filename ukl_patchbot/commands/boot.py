@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ukl_patchbot.check import variant_records
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
@@ -15,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("--kernel", type=Path, required=True, help="bzImage")
     p.add_argument("--initrd", type=Path, help="initramfs (classic: the probe as /init)")
-    p.add_argument("--variant", choices=["classic", "ukl"], default="classic")
+    p.add_argument("--variant", choices=variant_records.NAMES,
+                   default=variant_records.with_role(variant_records.Role.BASELINE).name)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     p.add_argument("--retries", type=int, default=0, help="retry a failed boot N times")
     p.add_argument("--out", type=Path, default=Path("."), help="directory for the console logs")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ukl_patchbot.check import variant_records
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
@@ -14,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "make bzImage out of tree. For reproducing a failed check by hand.",
     )
     p.add_argument("--src", type=Path, required=True, help="Linux source tree (left untouched)")
-    p.add_argument("--variant", choices=["classic", "ukl"], default="classic")
+    p.add_argument("--variant", choices=variant_records.NAMES,
+                   default=variant_records.with_role(variant_records.Role.BASELINE).name)
     p.add_argument("--out", type=Path, required=True, help="build directory (O=)")
     p.add_argument("--ukl-archive", type=Path, metavar="PATH",
                    help="UKL application object (sets CONFIG_UKL_ARCHIVE)")

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ukl_patchbot.check import variant_records
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
@@ -18,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--out", type=Path, metavar="DIR", help="directory for logs, images and reports")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the JSON report here")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
-    p.add_argument("--variant", action="append", choices=["classic", "ukl"],
+    p.add_argument("--variant", action="append", choices=variant_records.NAMES,
                    help="check only this variant (repeatable; default both)")
     p.add_argument("--no-cache", action="store_true", help="do not answer from a cached check")
     p.add_argument("--boot-timeout", type=float, default=60.0, metavar="S",

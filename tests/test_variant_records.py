@@ -1,0 +1,54 @@
+"""The variant records: the one place that knows what each kernel variant is."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ukl_patchbot.check import variant_records
+from ukl_patchbot.check.variant_records import Payload, Role, Userland
+from ukl_patchbot.core.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_one_baseline_and_one_delta() -> None:
+    roles = [v.role for v in variant_records.RECORDS]
+    assert sorted(roles) == sorted([Role.BASELINE, Role.DELTA])
+    assert variant_records.with_role(Role.BASELINE).name == "classic"
+    assert variant_records.with_role(Role.DELTA).name == "ukl"
+
+
+def test_every_fragment_is_shipped() -> None:
+    for v in variant_records.RECORDS:
+        for frag in v.fragments:
+            assert (REPO / "kconfigs" / frag).is_file(), f"{v.name}: kconfigs/{frag} missing"
+
+
+def test_records_are_consistent() -> None:
+    for v in variant_records.RECORDS:
+        # A linked archive needs the option that names it; an initramfs payload needs none.
+        assert (v.payload is Payload.LINKED_ARCHIVE) == (v.archive_option is not None), v.name
+        assert v.needs_glibc_series == (v.userland is Userland.LINKED_APP), v.name
+    assert variant_records.get("ukl").expected_cpl == 0
+    assert variant_records.get("classic").expected_cpl == 3
+
+
+def test_unknown_variant_is_a_user_error_naming_it() -> None:
+    with pytest.raises(UserError, match="unknown variant 'bsd'") as info:
+        variant_records.get("bsd")
+    assert "classic, ukl" in (info.value.hint or "")
+
+
+def test_no_variant_branches_outside_the_records() -> None:
+    """Other modules read the records; none compares a variant name itself."""
+    pkg = REPO / "ukl_patchbot"
+    offenders = [
+        f"{p.relative_to(REPO)}:{n}"
+        for p in pkg.rglob("*.py") if p.name != "variant_records.py"
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"""["'](ukl|classic)["']""", line)
+    ]
+    assert offenders == []
