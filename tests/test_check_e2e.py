@@ -24,9 +24,8 @@ from tests.helpers import realtrees
 from tests.helpers.gitrepo import REPO_ROOT, git
 from ukl_patchbot.check import pipeline, variants
 from ukl_patchbot.check import report as cr
-from ukl_patchbot.check.console import BootStatus, FindingKind
-from ukl_patchbot.check.kbuild import BuildStatus
 from ukl_patchbot.check.report import Attribution, Verdict
+from ukl_patchbot.check.results import BootStatus, BuildStatus, FindingKind
 from ukl_patchbot.core.cache import ContentCache
 from ukl_patchbot.core.progress import Progress
 

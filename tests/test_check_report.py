@@ -15,8 +15,6 @@ import pytest
 
 from ukl_patchbot.check import console
 from ukl_patchbot.check import report as cr
-from ukl_patchbot.check.boot import BootAttempt, BootResult
-from ukl_patchbot.check.console import BootStatus
 from ukl_patchbot.check.kbuild import (
     BuildResult,
     BuildStatus,
@@ -32,6 +30,7 @@ from ukl_patchbot.check.report import (
     VariantResult,
     Verdict,
 )
+from ukl_patchbot.check.results import BootAttempt, BootResult, BootStatus
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 CONSOLE = Path(__file__).parent / "data" / "console"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ukl_patchbot.check import console
-from ukl_patchbot.check.console import BootStatus, FindingKind
+from ukl_patchbot.check.results import BootStatus, ConsoleAnalysis, FindingKind
 
 DATA = Path(__file__).parent / "data" / "console"
 
@@ -16,7 +16,7 @@ def lines(name: str) -> list[str]:
     return (DATA / name).read_text().splitlines()
 
 
-def kinds(analysis: console.ConsoleAnalysis) -> list[FindingKind]:
+def kinds(analysis: ConsoleAnalysis) -> list[FindingKind]:
     return [f.kind for f in analysis.findings]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ukl_patchbot.check import kbuild
-from ukl_patchbot.check.kbuild import BuildStatus, ConfigStatus, DroppedOption
+from ukl_patchbot.check.results import BuildStatus, ConfigStatus, DroppedOption
 from ukl_patchbot.core.errors import InfraError, UserError
 
 FAKE = Path(__file__).parent / "fakelinux"

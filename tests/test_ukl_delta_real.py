@@ -18,8 +18,8 @@ import pytest
 
 from tests.helpers import realtrees
 from ukl_patchbot.check import glibc, uklapp, variants, workspace
-from ukl_patchbot.check.console import BootStatus
 from ukl_patchbot.check.glibc import GlibcBuild
+from ukl_patchbot.check.results import BootStatus
 from ukl_patchbot.core.cache import ContentCache
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.core.progress import Progress

@@ -13,8 +13,7 @@ import pytest
 
 from tests.kernel_helpers import mini_initramfs
 from ukl_patchbot.check import boot, variants
-from ukl_patchbot.check.console import BootStatus, FindingKind
-from ukl_patchbot.check.kbuild import BuildStatus, ConfigStatus
+from ukl_patchbot.check.results import BootStatus, BuildStatus, ConfigStatus, FindingKind
 from ukl_patchbot.core.cache import ContentCache
 from ukl_patchbot.core.progress import Progress
 

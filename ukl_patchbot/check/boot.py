@@ -15,12 +15,11 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ukl_patchbot.check import console, variant_records
-from ukl_patchbot.check.console import BootStatus, ConsoleAnalysis, Finding, ProbeMarkers
 from ukl_patchbot.check.kbuild import require_tools
+from ukl_patchbot.check.results import BootAttempt, BootResult, BootStatus, ConsoleAnalysis
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.core.runner import run
 
@@ -31,50 +30,6 @@ DEFAULT_TIMEOUT = 60.0
 # Kernel command line every boot gets. oops=panic: an Oops outside PID 1
 # would otherwise leave a live but useless machine until the timeout.
 BASE_APPEND = ("console=ttyS0", "panic=-1", "oops=panic", "loglevel=7")
-
-
-@dataclass(frozen=True)
-class BootAttempt:
-    status: BootStatus
-    duration: float
-    time_to_marker: float | None  # seconds from QEMU start to the probe's start line
-    accel: str
-    returncode: int
-    log_path: str | None
-    markers: ProbeMarkers
-    findings: tuple[Finding, ...] = ()
-    tail: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class BootResult:
-    status: BootStatus
-    attempts: tuple[BootAttempt, ...] = ()
-    flaky: bool = False
-    reproduce: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == BootStatus.PASS
-
-    @property
-    def decisive(self) -> BootAttempt | None:
-        """The attempt the status comes from: the passing one, else the last."""
-        for a in self.attempts:
-            if a.status == BootStatus.PASS:
-                return a
-        return self.attempts[-1] if self.attempts else None
-
-    @property
-    def ns_per_call(self) -> float | None:
-        a = self.decisive
-        return a.markers.ns_per_call if a else None
-
-    @property
-    def time_to_marker(self) -> float | None:
-        a = self.decisive
-        return a.time_to_marker if a else None
 
 
 def _kvm_works() -> bool:

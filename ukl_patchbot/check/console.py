@@ -15,74 +15,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from ukl_patchbot.check import variant_records
+from ukl_patchbot.check.results import BootStatus, ConsoleAnalysis, Finding, FindingKind, ProbeMarkers
 
 TAIL_LINES = 20
 
 # After this line the machine does nothing more; the boot runner stops QEMU.
 HALT_LINE = "reboot: System halted"
-
-
-class FindingKind(StrEnum):
-    PANIC = "panic"
-    OOPS = "oops"
-    BUG = "bug"
-    WARNING = "warning"
-    CALL_TRACE = "call-trace"
-    TIMEOUT = "timeout"
-    QEMU_FAILED = "qemu-failed"
-    MARKER_MISSING = "marker-missing"
-    WRONG_VARIANT = "wrong-variant"
-    WRONG_CPL = "wrong-cpl"
-    PROBE_FAILED = "probe-failed"
-    DONE_MISSING = "done-missing"
-    HALTED = "halted"  # the kernel halted instead of powering off (no ACPI power-off)
-
-
-class BootStatus(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"  # the system ran but the oracle did not hold
-    TIMEOUT = "timeout"
-    QEMU_ERROR = "qemu-error"  # QEMU itself did not start or died
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: FindingKind
-    summary: str  # one line a maintainer reads first
-    fingerprint: str  # "<kind>-<8 hex>", stable across runs
-    line: int = 0  # 1-based line in the console log, 0 if not from one line
-    excerpt: tuple[str, ...] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True)
-class ProbeMarkers:
-    """What the probe said. ``None`` where the line never appeared."""
-
-    variant: str | None = None
-    cpl: int | None = None
-    pid: int | None = None
-    start_line: int = 0
-    bench_syscall: str | None = None
-    bench_calls: int | None = None
-    ns_per_call: float | None = None
-    done_status: int | None = None
-
-
-@dataclass(frozen=True)
-class ConsoleAnalysis:
-    status: BootStatus
-    markers: ProbeMarkers
-    findings: tuple[Finding, ...]
-    tail: tuple[str, ...]  # last lines of the log, for timeouts and unexplained failures
-
-    @property
-    def first_problem(self) -> Finding | None:
-        return self.findings[0] if self.findings else None
 
 
 _START_RE = re.compile(r"ukl-probe: start variant=(\S+) cpl=(\d+) pid=(\d+)")

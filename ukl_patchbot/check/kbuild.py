@@ -21,10 +21,16 @@ import shlex
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
 
+from ukl_patchbot.check.results import (
+    BuildResult,
+    BuildStatus,
+    ConfigResult,
+    ConfigStatus,
+    DroppedOption,
+)
 from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.core.runner import run
 
@@ -74,59 +80,6 @@ def require_tools(tools: Sequence[str], headers: Sequence[str] = ()) -> None:
 
 BUILD_TOOLS = ("make", "gcc", "ld", "flex", "bison", "bc", "perl")
 BUILD_HEADERS = ("/usr/include/gelf.h",)
-
-
-class ConfigStatus(StrEnum):
-    OK = "ok"
-    DROPPED = "dropped"  # an option a fragment asked for did not survive
-    FAILED = "failed"  # make/merge_config itself failed
-    SKIPPED = "skipped"
-
-
-class BuildStatus(StrEnum):
-    OK = "ok"
-    CACHED = "cached"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class DroppedOption:
-    name: str
-    requested: str  # value as the fragment wrote it; "n" for "is not set"
-    actual: str  # value in the final .config; "n" when unset
-    fragment: str  # which fragment asked for it
-
-
-@dataclass(frozen=True)
-class ConfigResult:
-    status: ConfigStatus
-    fragments: tuple[str, ...] = ()
-    dropped: tuple[DroppedOption, ...] = ()
-    duration: float = 0.0
-    log_path: str | None = None
-    error_lines: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.status == ConfigStatus.OK
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    status: BuildStatus
-    duration: float = 0.0
-    warnings: int = 0
-    first_errors: tuple[str, ...] = ()
-    image: str | None = None
-    image_size: int | None = None
-    log_path: str | None = None
-    reproduce: str = ""
-    ccache: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in (BuildStatus.OK, BuildStatus.CACHED)
 
 
 _SET_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")

@@ -17,9 +17,17 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from ukl_patchbot.check import variant_records
-from ukl_patchbot.check.boot import BootAttempt, BootResult
-from ukl_patchbot.check.console import BootStatus, Finding
-from ukl_patchbot.check.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
+from ukl_patchbot.check.results import (
+    BootAttempt,
+    BootResult,
+    BootStatus,
+    BuildResult,
+    BuildStatus,
+    ConfigResult,
+    ConfigStatus,
+    Finding,
+    VariantResult,
+)
 from ukl_patchbot.check.variant_records import Role
 
 SCHEMA_VERSION = 1
@@ -59,29 +67,6 @@ class RebaseSummary:
     range_diff: str = ""
     applied_ref: str | None = None
     message: str = ""
-
-
-@dataclass(frozen=True)
-class VariantResult:
-    variant: str
-    config: ConfigResult
-    build: BuildResult
-    boot: BootResult
-
-    @property
-    def ok(self) -> bool:
-        return self.config.ok and self.build.ok and self.boot.ok
-
-    @property
-    def failed_step(self) -> str | None:
-        """The first step that failed; a step that was never reached is not blamed."""
-        if self.config.status in (ConfigStatus.DROPPED, ConfigStatus.FAILED):
-            return "config"
-        if self.build.status == BuildStatus.FAILED:
-            return "build"
-        if self.boot.status not in (BootStatus.PASS, BootStatus.SKIPPED):
-            return "boot"
-        return None if self.ok else "config"
 
 
 @dataclass(frozen=True)

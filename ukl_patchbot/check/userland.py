@@ -15,10 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ukl_patchbot.check import glibc, uklapp, variant_records
-from ukl_patchbot.check.boot import BootResult
-from ukl_patchbot.check.console import BootStatus
-from ukl_patchbot.check.kbuild import BuildResult, BuildStatus, ConfigResult, ConfigStatus
-from ukl_patchbot.check.report import VariantResult
+from ukl_patchbot.check.results import (
+    BootResult,
+    BootStatus,
+    BuildResult,
+    BuildStatus,
+    ConfigResult,
+    ConfigStatus,
+    VariantResult,
+)
 from ukl_patchbot.check.variant_records import Userland
 from ukl_patchbot.check.variants import Workspace
 from ukl_patchbot.check.workspace import export_once

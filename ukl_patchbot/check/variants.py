@@ -23,10 +23,16 @@ from pathlib import Path
 
 from ukl_patchbot.check import boot as bootmod
 from ukl_patchbot.check import kbuild, variant_records
-from ukl_patchbot.check.boot import BootResult
-from ukl_patchbot.check.console import BootStatus
-from ukl_patchbot.check.kbuild import BuildEnv, BuildResult, BuildStatus, ConfigResult, ConfigStatus
-from ukl_patchbot.check.report import VariantResult
+from ukl_patchbot.check.kbuild import BuildEnv
+from ukl_patchbot.check.results import (
+    BootResult,
+    BootStatus,
+    BuildResult,
+    BuildStatus,
+    ConfigResult,
+    ConfigStatus,
+    VariantResult,
+)
 from ukl_patchbot.check.variant_records import Payload
 from ukl_patchbot.core.cache import ContentCache, cache_key, hash_file, hash_files
 from ukl_patchbot.core.progress import Progress
