@@ -187,3 +187,4 @@ def test_cli_check_exit_code_json_and_markdown(passing, monkeypatch: pytest.Monk
     assert json.loads((cfg.root / "check.json").read_text())["passed"] is True
     assert capsys.readouterr().out.startswith(f"## patchbot check linux {TAG}: PASS")
     assert (out / "report.md").is_file()
+    assert (out / "reproducer.sh").read_text().splitlines()[-1] == f"patchbot check {TAG}"

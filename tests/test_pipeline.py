@@ -159,6 +159,9 @@ def test_real_classic_check_then_repeat_from_cache(real_config, linux_mirror: Pa
     assert report.tree_id == git(linux_mirror, "rev-parse", f"{report.rebase.applied_ref}^{{tree}}")
     for name in ("report.json", "report.md", "boot-classic-1.log", "rebase-linux.md"):
         assert (tmp_path / "run1" / name).is_file(), name
+    script = (tmp_path / "run1" / "reproducer.sh").read_text()
+    assert script.splitlines()[-1] == report.reproduce
+    assert f"```\n{report.reproduce}\n```" in (tmp_path / "run1" / "report.md").read_text()
     assert cr.report_from_json((tmp_path / "run1" / "report.json").read_text()) == report
 
     start = time.monotonic()

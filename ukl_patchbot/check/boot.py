@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shlex
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from ukl_patchbot.check import console, variant_records
 from ukl_patchbot.check.kbuild import require_tools
 from ukl_patchbot.check.results import BootAttempt, BootResult, BootStatus, ConsoleAnalysis
+from ukl_patchbot.core import cmdline
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.core.runner import run
 
@@ -147,7 +147,7 @@ def boot(
     statuses = {a.status for a in attempts}
     flaky = len(statuses) > 1
     status = BootStatus.PASS if BootStatus.PASS in statuses else attempts[-1].status
-    repro = shlex.join(qemu_argv(kernel, initrd, accel=attempts[-1].accel, append=append))
+    repro = cmdline.shell_line(qemu_argv(kernel, initrd, accel=attempts[-1].accel, append=append))
     notes: tuple[str, ...] = ()
     if flaky:
         notes = ("flaky: attempts disagree (" + ", ".join(a.status.value for a in attempts) + ")",)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +30,7 @@ from ukl_patchbot.check.results import (
     ConfigStatus,
     DroppedOption,
 )
+from ukl_patchbot.core import cmdline
 from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.core.runner import run
 
@@ -285,10 +285,8 @@ def build(
     if not res.timed_out:
         marker.unlink(missing_ok=True)
     warnings, errors = scan_build_log(lines)
-    env_prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(benv.env().items())
-                          if k.startswith("CCACHE"))
-    reproduce = f"cd {shlex.quote(str(out))} && " + (env_prefix + " " if env_prefix else "") + \
-        shlex.join(argv)
+    reproduce = cmdline.shell_line(argv, cwd=out, env={k: v for k, v in benv.env().items()
+                                                       if k.startswith("CCACHE")})
     image = out / IMAGE_REL
     if not res.ok:
         if res.timed_out:

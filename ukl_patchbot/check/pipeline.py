@@ -10,53 +10,30 @@ from __future__ import annotations
 
 import functools
 import logging
-import shlex
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ukl_patchbot.check import kbuild, userland, variant_records, variants
 from ukl_patchbot.check import report as cr
-from ukl_patchbot.check.boot import DEFAULT_TIMEOUT, QEMU, detect_accel
+from ukl_patchbot.check.boot import QEMU, detect_accel
 from ukl_patchbot.check.report import CheckReport, PatchRow, RebaseSummary, Verdict
+from ukl_patchbot.check.request import CheckRequest
 from ukl_patchbot.check.workspace import check_workspace, export_once
+from ukl_patchbot.core import cmdline
 from ukl_patchbot.core.cache import ContentCache, cache_key, hash_files
 from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.core.fsutil import atomic_write
 from ukl_patchbot.core.progress import Progress
+from ukl_patchbot.rebase import request as rebase_request
 
 log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the whole ukl_patchbot package
 SOURCE_SUFFIXES = (".py", ".c", ".h", ".S", ".lds", ".config", ".toml")
-
-
-@dataclass(frozen=True)
-class CheckRequest:
-    """What to check. ``tag=None`` means the newest upstream tag in the mirror."""
-
-    tag: str | None = None
-    glibc_tag: str | None = None
-    out_dir: Path | None = None
-    variants: tuple[str, ...] = variants.VARIANTS
-    boot_timeout: float = DEFAULT_TIMEOUT
-    retries: int = 1
-    use_cache: bool = True
-    jobs: int = 2
-
-    def reproduce(self, tag: str, glibc_tag: str | None) -> str:
-        argv = ["patchbot", "check", tag]
-        if glibc_tag:
-            argv += ["--glibc", glibc_tag]
-        if tuple(self.variants) != variants.VARIANTS:
-            for v in self.variants:
-                argv += ["--variant", v]
-        if not self.use_cache:
-            argv.append("--no-cache")
-        return shlex.join(argv)
 
 
 def summarize_rebase(report: Any) -> RebaseSummary:
@@ -176,6 +153,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     glibc_tag = _glibc_tag(cfg, req.glibc_tag) if _needs_glibc(req.variants) else None
     repro = req.reproduce(tag, glibc_tag)
+    cmdline.write_reproducer(out_dir, [repro])
 
     def finish(report: CheckReport) -> CheckReport:
         report = replace(report, out_dir=str(out_dir), duration=time.monotonic() - started)
@@ -245,8 +223,9 @@ def plan(cfg: Config, req: CheckRequest) -> list[str]:
     tag = req.tag or newest_tag(cfg, "linux")
     ws = check_workspace(cfg, req.jobs)
     benv = ws.benv()
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(benv.env().items()))
-    lines = [f"# rebase the linux series onto {tag} (details: patchbot rebase {tag} --dry-run)",
+    env = benv.env()
+    details = rebase_request.reproduce(tag, dry_run=True)
+    lines = [f"# rebase the linux series onto {tag} (details: {details})",
              f"# export the rebased tree to {ws.src}"]
     if _needs_glibc(req.variants):
         lines.append(f"# rebase the glibc series onto {_glibc_tag(cfg, req.glibc_tag)}, build the "
@@ -261,8 +240,7 @@ def plan(cfg: Config, req: CheckRequest) -> list[str]:
             frags.append(out / kbuild.EXTRA_FRAGMENT)
             lines.append(f"# {out / kbuild.EXTRA_FRAGMENT}: {option}=<probe object>")
         for argv in kbuild.configure_commands(ws.src, out, frags, benv):
-            lines.append(f"cd {shlex.quote(str(out))} && {env} {shlex.join(argv)}")
-        lines.append(f"cd {shlex.quote(str(out))} && {env} "
-                     f"{shlex.join(kbuild.build_command(ws.src, out, benv))}")
-        lines.append(shlex.join(qemu_argv(out / kbuild.IMAGE_REL, spec.initrd, accel="tcg")))
+            lines.append(cmdline.shell_line(argv, cwd=out, env=env))
+        lines.append(cmdline.shell_line(kbuild.build_command(ws.src, out, benv), cwd=out, env=env))
+        lines.append(cmdline.shell_line(qemu_argv(out / kbuild.IMAGE_REL, spec.initrd, accel="tcg")))
     return lines

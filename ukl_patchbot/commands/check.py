@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from ukl_patchbot.check import variant_records
+from ukl_patchbot.check import request
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,16 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Rebase the series onto TAG, build the classic and the UKL kernel, boot both "
         "in QEMU and report. Exit 0 when everything passes, 2 on a failed result, 1 on an error.",
     )
-    p.add_argument("tag", nargs="?", help="Linux upstream tag (default: the newest in the mirror)")
-    p.add_argument("--glibc", metavar="TAG", help="glibc upstream tag (default: the series base)")
-    p.add_argument("--out", type=Path, metavar="DIR", help="directory for logs, images and reports")
-    p.add_argument("--json", type=Path, metavar="PATH", help="also write the JSON report here")
-    p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
-    p.add_argument("--variant", action="append", choices=variant_records.NAMES,
-                   help="check only this variant (repeatable; default both)")
-    p.add_argument("--no-cache", action="store_true", help="do not answer from a cached check")
-    p.add_argument("--boot-timeout", type=float, default=60.0, metavar="S",
-                   help="hard limit per QEMU boot in seconds (default 60)")
+    request.add_arguments(p)
     p.set_defaults(func=cmd_check)
 
 
@@ -36,10 +26,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ukl_patchbot.core.progress import for_stream
 
     cfg = config.load(args.config)
-    req = pipeline.CheckRequest(
-        tag=args.tag, glibc_tag=args.glibc, out_dir=args.out,
-        variants=tuple(args.variant) if args.variant else pipeline.variants.VARIANTS,
-        boot_timeout=args.boot_timeout, use_cache=not args.no_cache)
+    req = request.CheckRequest.from_args(args)
     if args.dry_run:
         for line in pipeline.plan(cfg, req):
             print(line)

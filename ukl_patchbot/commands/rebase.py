@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from ukl_patchbot.rebase import request
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -11,16 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "rebase", help="apply the series onto an upstream tag; report per patch and hunk",
         description="Exit status: 0 the series applies, 2 conflicts, 1 error.",
     )
-    p.add_argument("tag", nargs="?", help="upstream tag, e.g. v6.1.192 (default: newest in the "
-                   "mirror, per component)")
-    p.add_argument("--component", default=None,
-                   help="linux, glibc or all (default: the component the tag belongs to)")
-    p.add_argument("--dry-run", action="store_true", help="report only; write nothing to patchsets/")
-    p.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
-    p.add_argument("--force", action="store_true",
-                   help="rewrite patchsets/ even if it has uncommitted local edits")
-    p.add_argument("--keep-worktree", action="store_true",
-                   help="keep the throwaway worktree (on conflict: stopped at the first one)")
+    request.add_arguments(p)
     p.set_defaults(func=cmd_rebase)
 
 

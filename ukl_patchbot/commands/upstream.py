@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from ukl_patchbot.upstream import request
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("upstream", help="manage the local upstream mirrors")
     sub = p.add_subparsers(dest="upstream_command", metavar="ACTION", required=True)
     s = sub.add_parser("sync", help="import/fetch upstream versions into the mirror")
-    s.add_argument("component", nargs="?", default="all", help="linux, glibc or all (default)")
-    s.add_argument("--version", dest="versions", action="append", metavar="VERSION",
-                   help="only this version or tag (repeatable), e.g. 6.1.192")
+    request.add_sync_arguments(s)
     s.set_defaults(func=cmd_sync)
 
 

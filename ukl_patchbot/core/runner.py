@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from ukl_patchbot.core import cmdline
 from ukl_patchbot.core.errors import CommandFailed, InfraError
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,7 @@ class CommandResult:
 
     def reproduce(self) -> str:
         """A shell line that runs the same command again."""
-        prefix = f"cd {shlex.quote(self.cwd)} && " if self.cwd else ""
-        return prefix + shlex.join(self.argv)
+        return cmdline.shell_line(self.argv, cwd=self.cwd)
 
 
 # A dry-run recorder: when set (see `dry_run`), commands are recorded, not run.

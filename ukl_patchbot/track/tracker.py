@@ -32,15 +32,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from ukl_patchbot.check.request import CheckRequest
 from ukl_patchbot.core import versions
 from ukl_patchbot.core.config import Component, Config
 from ukl_patchbot.core.errors import InfraError, PatchbotError, UserError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
 from ukl_patchbot.dispatch import execute
+from ukl_patchbot.rebase import request as rebase_request
 from ukl_patchbot.track import branch as track_branch
 from ukl_patchbot.track import render as track_render
 from ukl_patchbot.upstream import gitops
 from ukl_patchbot.upstream import mirror as upstream
+from ukl_patchbot.upstream import request as upstream_request
 
 if TYPE_CHECKING:
     from ukl_patchbot.core.progress import Progress
@@ -137,13 +140,13 @@ def check_tag(job: Job, cfg: Config, progress: Progress | None = None) -> JobOut
 
 def reproduce_commands(cfg: Config, component: str, tag: str) -> list[str]:
     """What a maintainer runs to see the failure by hand."""
-    cmds = [shlex.join(["patchbot", "upstream", "sync", component]),
-            shlex.join(["patchbot", "rebase", tag, "--component", component, "--keep-worktree"])]
+    cmds = [upstream_request.reproduce_sync(component),
+            rebase_request.reproduce(tag, component, keep_worktree=True)]
     if component == "glibc":
         linux = upstream.series_base(cfg.component("linux")) or "<linux base>"
-        cmds.append(shlex.join(["patchbot", "check", linux, "--glibc", tag]))
+        cmds.append(CheckRequest(tag=linux, glibc_tag=tag).reproduce(linux, tag))
     else:
-        cmds.append(shlex.join(["patchbot", "check", tag]))
+        cmds.append(CheckRequest(tag=tag).reproduce(tag, None))
     return cmds
 
 
