@@ -36,6 +36,7 @@ from typing import Protocol
 
 from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import InfraError, UserError
+from ukl_patchbot.core.paths import path_problem
 from ukl_patchbot.series import patchset as series
 
 log = logging.getLogger(__name__)
@@ -109,13 +110,9 @@ def series_dirs(cfg: Config) -> dict[str, str]:
 def check_pr_path(path: str, allowed_dirs: tuple[str, ...]) -> str:
     """``path`` if it is a plain file name directly in one of ``allowed_dirs``; else UserError."""
     shown = repr(path[:200])
-    if not path or "\0" in path or "\\" in path or path.startswith("/"):
-        raise UserError(f"pull request path {shown} is not a relative path")
+    if (problem := path_problem(path)) is not None:
+        raise UserError(f"pull request path {shown} {problem}")
     parts = PurePosixPath(path).parts
-    if any(p in (".", "..") for p in path.split("/")):
-        raise UserError(f"pull request path {shown} escapes the tree ('..')")
-    if any(p.lower() == ".git" for p in parts):
-        raise UserError(f"pull request path {shown} reaches into .git/")
     parent, name = "/".join(parts[:-1]), parts[-1]
     if "/".join(parts) != path or parent not in allowed_dirs:
         raise UserError(

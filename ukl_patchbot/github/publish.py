@@ -8,11 +8,11 @@ comment holds at most 65,536 characters, a commit status description 140.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from typing import Any
 
 from ukl_patchbot.core.jobs import Annotation, Conclusion, Job, JobOutcome, StatusLine
+from ukl_patchbot.core.paths import path_problem
 
 MARKER = "<!-- ukl-patchbot:report -->"
 MAX_SUMMARY = 65_535
@@ -49,12 +49,7 @@ def truncate(text: str, limit: int, logs_hint: str | None) -> str:
 
 def safe_repo_path(path: str) -> str | None:
     """``path`` if it is a plain relative path inside the repository, else None."""
-    if not path or "\\" in path or "\0" in path or path.startswith("/"):
-        return None
-    norm = posixpath.normpath(path)
-    if norm != path or norm.startswith("../") or norm in (".", ".."):
-        return None
-    return norm
+    return path if path_problem(path) is None else None
 
 
 def clean_annotations(annotations: tuple[Annotation, ...]) -> list[dict[str, Any]]:

@@ -21,9 +21,10 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ukl_patchbot.core.errors import UserError
+from ukl_patchbot.core.paths import path_problem
 
 META_NAME = "patchset.toml"
 SERIES_NAME = "series"
@@ -120,16 +121,9 @@ def _err(path: Path, line: int | None, msg: str, hint: str | None = None) -> Use
 
 def check_tree_path(path: str, where: Path, line: int) -> str:
     """``path`` if it stays inside the tree; a UserError naming ``where:line`` otherwise."""
-    if not path or "\0" in path:
-        raise _err(where, line, "empty path")
-    pp = PurePosixPath(path)
-    if pp.is_absolute() or path.startswith("\\"):
-        raise _err(where, line, f"absolute path {path!r} escapes the tree")
-    parts = pp.parts
-    if ".." in parts:
-        raise _err(where, line, f"path {path!r} escapes the tree ('..')")
-    if any(p.lower() == ".git" for p in parts):
-        raise _err(where, line, f"path {path!r} reaches into .git/")
+    problem = path_problem(path)
+    if problem is not None:
+        raise _err(where, line, f"path {path[:200]!r} {problem}")
     return path
 
 
