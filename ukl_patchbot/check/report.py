@@ -29,6 +29,7 @@ from ukl_patchbot.check.results import (
     VariantResult,
 )
 from ukl_patchbot.check.variant_records import Role
+from ukl_patchbot.core.markdown import fence
 
 SCHEMA_VERSION = 1
 EXCERPT_LINES = 30
@@ -226,15 +227,10 @@ def _ns(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
 
 
-def _fence(lines: Iterable[str]) -> list[str]:
-    body = [x.replace("```", "ʼʼʼ") for x in lines]
-    return ["```", *body, "```"]
-
-
 def _finding_lines(variant: str, where: str, f: Finding) -> list[str]:
     out = [f"- **{variant}** {where}: `{f.fingerprint}` {f.summary}"]
     if f.excerpt:
-        out += ["", *("  " + x for x in _fence(f.excerpt[-EXCERPT_LINES:] if f.kind.value == "timeout"
+        out += ["", *("  " + x for x in fence(f.excerpt[-EXCERPT_LINES:] if f.kind.value == "timeout"
                                                else f.excerpt[:EXCERPT_LINES]))]
     return out
 
@@ -280,10 +276,10 @@ def render_markdown(report: CheckReport) -> str:
                             f"`{d.fragment}`, got `{d.actual}` (a dependency is missing)")
         if v.config.error_lines:
             problems += [f"- **{v.variant}** config failed:", "",
-                         *("  " + x for x in _fence(v.config.error_lines))]
+                         *("  " + x for x in fence(v.config.error_lines))]
         if v.build.first_errors:
             problems += [f"- **{v.variant}** build failed, first errors:", "",
-                         *("  " + x for x in _fence(v.build.first_errors))]
+                         *("  " + x for x in fence(v.build.first_errors))]
         for f in _attempt_findings(v.boot.decisive):
             problems += _finding_lines(v.variant, "boot", f)
         problems += [f"- **{v.variant}** boot: {n}" for n in v.boot.notes]
@@ -301,13 +297,13 @@ def render_markdown(report: CheckReport) -> str:
             out.append("")
         if rb.range_diff.strip():
             out += ["<details><summary>range-diff</summary>", "",
-                    *_fence(rb.range_diff.rstrip().splitlines()), "", "</details>", ""]
+                    *fence(rb.range_diff.rstrip().splitlines()), "", "</details>", ""]
 
-    out += ["### Reproduce", "", *_fence([report.reproduce]), ""]
+    out += ["### Reproduce", "", *fence([report.reproduce]), ""]
     for v in report.variants:
         if not v.ok and v.build.reproduce:
             out += [f"<details><summary>{v.variant}: build and boot by hand</summary>", "",
-                    *_fence([v.build.reproduce, v.boot.reproduce] if v.boot.reproduce
+                    *fence([v.build.reproduce, v.boot.reproduce] if v.boot.reproduce
                             else [v.build.reproduce]),
                     "", "</details>", ""]
     if report.out_dir:

@@ -18,6 +18,8 @@ from ukl_patchbot.check.report import CheckReport, Verdict
 from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import InfraError, PatchbotError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome, StatusLine
+from ukl_patchbot.core.markdown import fence
+from ukl_patchbot.core.progress import Progress
 from ukl_patchbot.dispatch import prsource
 from ukl_patchbot.rebase import engine as rebase
 from ukl_patchbot.rebase import report as rebase_report
@@ -41,7 +43,28 @@ def outcome_for(job: Job, report: CheckReport) -> JobOutcome:
                       (), tuple(statuses), report.out_dir)
 
 
+def error_outcome(job: Job, exc: PatchbotError) -> JobOutcome:
+    """The ERROR outcome of a job that could not produce a result."""
+    log.warning("job %s failed: %s", job.key, exc)
+    return JobOutcome(job, Conclusion.ERROR, "patchbot could not run the check",
+                      "patchbot could not produce a result:\n\n"
+                      + "\n".join(fence([str(exc)])) + "\n")
+
+
+def check_request(job: Job, cfg: Config) -> pipeline.CheckRequest:
+    """What a check job checks: a glibc tag is checked with Linux at its series base."""
+    if job.component == "glibc":
+        return pipeline.CheckRequest(tag=upstream.series_base(cfg.component("linux")),
+                                     glibc_tag=job.tag)
+    return pipeline.CheckRequest(tag=job.tag)
+
+
 def execute_job(job: Job, cfg: Config) -> JobOutcome:
+    """The worker's executor interface: `run_job` without progress output."""
+    return run_job(job, cfg)
+
+
+def run_job(job: Job, cfg: Config, progress: Progress | None = None) -> JobOutcome:
     """Run one queued job; an error becomes an ERROR outcome (the worker never crashes on it).
 
     A job on a commit of a GitHub repository (``repo`` and ``head_sha``, e.g. a
@@ -51,29 +74,20 @@ def execute_job(job: Job, cfg: Config) -> JobOutcome:
     GitHub failing while those files are read is raised, so the worker retries.
     A glibc job checks glibc at the job's tag with Linux at the Linux series base.
     """
-    def error(exc: PatchbotError) -> JobOutcome:
-        log.warning("job %s failed: %s", job.key, exc)
-        return JobOutcome(job, Conclusion.ERROR, "patchbot could not run the check",
-                          f"patchbot could not produce a result:\n\n```\n{exc}\n```\n")
-
     if job.repo and job.head_sha:
         try:
             cfg = prsource.pr_config(cfg, job.repo, job.head_sha)
         except InfraError:
             raise
         except PatchbotError as exc:
-            return error(exc)
+            return error_outcome(job, exc)
     try:
         if job.kind == JobKind.REBASE:
             return _rebase_job(job, cfg)
-        if job.component == "glibc":
-            req = pipeline.CheckRequest(tag=upstream.series_base(cfg.component("linux")),
-                               glibc_tag=job.tag)
-        else:
-            req = pipeline.CheckRequest(tag=job.tag)
-        return outcome_for(job, pipeline.run_check(cfg, req))
+        return outcome_for(job, pipeline.run_check(cfg, check_request(job, cfg),
+                                                   progress=progress))
     except PatchbotError as exc:
-        return error(exc)
+        return error_outcome(job, exc)
 
 
 def _rebase_job(job: Job, cfg: Config) -> JobOutcome:

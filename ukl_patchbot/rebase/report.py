@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ukl_patchbot.core.markdown import fence
+
 
 class PatchStatus(StrEnum):
     CLEAN = "clean"  # applied exactly where the patch says
@@ -100,10 +102,7 @@ _ICON = {
 
 
 def _fence(text: str, lang: str = "") -> list[str]:
-    ticks = "```"
-    while ticks in text:
-        ticks += "`"
-    return [f"{ticks}{lang}", text.rstrip("\n"), ticks]
+    return fence(text.rstrip("\n").split("\n"), lang)
 
 
 def summary_line(report: RebaseReport) -> str:

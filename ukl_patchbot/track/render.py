@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from ukl_patchbot.core.jobs import JobOutcome
+from ukl_patchbot.core.markdown import fence
 from ukl_patchbot.github.publish import MAX_COMMENT, truncate
 
 if TYPE_CHECKING:
@@ -71,9 +72,7 @@ def issue_body(marker: str, component: str, line: str, base: str | None, tag: st
             "",
             "Reproduce by hand in a checkout of this repository:",
             "",
-            "```sh",
-            *reproduce,
-            "```",
+            *fence(reproduce, "sh"),
             ""]
     if outcome.out_dir:
         head += [f"Logs of this run: `{outcome.out_dir}`", ""]

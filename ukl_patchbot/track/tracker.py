@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from ukl_patchbot.check.request import CheckRequest
 from ukl_patchbot.core import versions
 from ukl_patchbot.core.config import Component, Config
-from ukl_patchbot.core.errors import InfraError, PatchbotError, UserError
+from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
 from ukl_patchbot.dispatch import execute
 from ukl_patchbot.rebase import request as rebase_request
@@ -123,19 +123,7 @@ def check_tag(job: Job, cfg: Config, progress: Progress | None = None) -> JobOut
     A Linux tag is checked with glibc at its series base; a glibc tag with
     Linux at its series base. An error becomes an ERROR outcome.
     """
-    from ukl_patchbot.check import pipeline
-
-    try:
-        if job.component == "glibc":
-            req = pipeline.CheckRequest(tag=upstream.series_base(cfg.component("linux")),
-                                        glibc_tag=job.tag)
-        else:
-            req = pipeline.CheckRequest(tag=job.tag)
-        return execute.outcome_for(job, pipeline.run_check(cfg, req, progress=progress))
-    except PatchbotError as exc:
-        log.warning("check of %s %s failed: %s", job.component, job.tag, exc)
-        return JobOutcome(job, Conclusion.ERROR, "patchbot could not run the check",
-                          f"patchbot could not produce a result:\n\n```\n{exc}\n```\n")
+    return execute.run_job(job, cfg, progress)
 
 
 def reproduce_commands(cfg: Config, component: str, tag: str) -> list[str]:
