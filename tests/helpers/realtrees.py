@@ -12,19 +12,18 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
-import tomllib
 from pathlib import Path
 
 from tests.helpers.apt import all_versions, offered, sort_versions
 from tests.helpers.gitrepo import REPO_ROOT
+from ukl_patchbot.series.meta import read_base
 
 LINUX_PACKAGE = "linux-source-6.1"
 GLIBC_PACKAGE = "glibc-source"
 
 
 def series_base(component: str = "linux") -> str:
-    meta = REPO_ROOT / "patchsets" / component / "patchset.toml"
-    return str(tomllib.loads(meta.read_text())["base"])
+    return read_base(REPO_ROOT / "patchsets" / component)
 
 
 @functools.cache

@@ -37,6 +37,7 @@ from ukl_patchbot.rebase.report import (
     PatchStatus,
     RebaseReport,
 )
+from ukl_patchbot.series import meta as series_meta
 from ukl_patchbot.series import patchset as series_mod
 from ukl_patchbot.series.patchset import Hunk, Patch, Series
 from ukl_patchbot.upstream import gitops
@@ -226,12 +227,7 @@ def _write_series(series: Series, tag: str, contents: dict[str, bytes],
             kept = [ln for ln in (staged / series_mod.SERIES_NAME).read_text().splitlines(True)
                     if ln.split("#", 1)[0].strip() not in dropped]
             (staged / series_mod.SERIES_NAME).write_text("".join(kept))
-        meta = staged / series_mod.META_NAME
-        text = meta.read_text()
-        text, n = re.subn(r'(?m)^(\s*base\s*=\s*)"[^"]*"', lambda m: f'{m.group(1)}"{tag}"', text)
-        if n != 1:
-            raise UserError(f"{d / series_mod.META_NAME}: cannot find the base = \"...\" line")
-        meta.write_text(text)
+        series_meta.set_base(staged, tag, shown=d)
         fsutil.atomic_replace_dir(staged, d)
     finally:
         shutil.rmtree(staged, ignore_errors=True)

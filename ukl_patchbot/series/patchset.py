@@ -19,14 +19,13 @@ import email.parser
 import email.policy
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.core.paths import path_problem
+from ukl_patchbot.series.meta import file_error as _err
+from ukl_patchbot.series.meta import read_base
 
-META_NAME = "patchset.toml"
 SERIES_NAME = "series"
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
@@ -112,11 +111,6 @@ class Series:
         for p in self.patches:
             h.update(p.name.encode() + b"\0" + p.raw + b"\0")
         return h.hexdigest()[:12]
-
-
-def _err(path: Path, line: int | None, msg: str, hint: str | None = None) -> UserError:
-    where = f"{path}:{line}" if line else str(path)
-    return UserError(f"{where}: {msg}", hint=hint)
 
 
 def check_tree_path(path: str, where: Path, line: int) -> str:
@@ -273,20 +267,6 @@ def parse_patch(path: Path, name: str) -> Patch:
         raw=raw,
         has_signoff="Signed-off-by:" in message,
     )
-
-
-def read_base(directory: Path) -> str:
-    meta = directory / META_NAME
-    try:
-        data = tomllib.loads(meta.read_text())
-    except FileNotFoundError:
-        raise _err(meta, None, "missing", hint='create it with a line: base = "<tag>"') from None
-    except tomllib.TOMLDecodeError as exc:
-        raise _err(meta, getattr(exc, "lineno", None), f"invalid TOML: {exc}") from None
-    base = data.get("base")
-    if not isinstance(base, str) or not base:
-        raise _err(meta, None, 'needs base = "<tag>" (the tag the series was verified on)')
-    return base
 
 
 def load_series(directory: Path, component: str) -> Series:

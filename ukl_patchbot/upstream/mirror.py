@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from ukl_patchbot.core import versions
 from ukl_patchbot.core.config import Component, Config
 from ukl_patchbot.core.errors import UserError
+from ukl_patchbot.series import meta as series_meta
 from ukl_patchbot.upstream import debian, gitops
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,7 @@ def _lock_path(cfg: Config, component: str) -> Path:
 
 def series_base(comp: Component) -> str | None:
     """The base tag recorded in the series' ``patchset.toml``, if there is one."""
-    meta = comp.series_dir / "patchset.toml"
-    try:
-        base = tomllib.loads(meta.read_text()).get("base")
-    except (FileNotFoundError, tomllib.TOMLDecodeError):
-        return None
-    return base if isinstance(base, str) else None
+    return series_meta.recorded_base(comp.series_dir)
 
 
 def _wanted(requested: list[str] | None, tag: str, prefix: str) -> bool:
