@@ -58,3 +58,10 @@ def test_closest_tags_by_version_then_spelling() -> None:
     assert versions.closest_tags("6.1.171", known, "v", n=1) == ["v6.1.170"]
     assert versions.closest_tags("latest", known, "v", n=1)[0] in known
     assert versions.closest_tags("v1", [], "v") == []
+
+
+def test_component_of_tag_longest_prefix_wins() -> None:
+    prefixes = {"linux": "v", "glibc": "glibc-", "other": ""}
+    assert versions.component_of_tag("v6.1.192", prefixes) == "linux"
+    assert versions.component_of_tag("glibc-2.36-deb12u14", prefixes) == "glibc"
+    assert versions.component_of_tag("nonsense", {"linux": "v", "glibc": "glibc-"}) is None

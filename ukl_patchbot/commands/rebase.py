@@ -28,13 +28,11 @@ def _components_for(cfg, tag: str | None, wanted: str | None) -> list[str]:  # t
         cfg.component(wanted)
         return [wanted]
     assert tag is not None
-    matches = [c.name for c in cfg.components.values()
-               if versions.tag_version(tag, c.tag_prefix) is not None]
-    if not matches:
+    name = versions.component_of_tag(tag, {c.name: c.tag_prefix for c in cfg.components.values()})
+    if name is None:
         raise UserError(f"{tag!r} looks like no component's tag",
                         hint="pass --component " + "|".join(sorted(cfg.components)))
-    # The longest prefix wins: "glibc-2.36" is glibc's even though "" would match too.
-    return [max(matches, key=lambda n: len(cfg.components[n].tag_prefix))]
+    return [name]
 
 
 def _fetch_if_missing(cfg, component: str, tag: str) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 _RELEASE = re.compile(r"^(\d+(?:\.\d+)*)(.*)$")
@@ -61,6 +61,17 @@ def tag_version(tag: str, prefix: str) -> Version | None:
     if not tag.startswith(prefix):
         return None
     return parse(tag[len(prefix):])
+
+
+def component_of_tag(tag: str, prefixes: Mapping[str, str]) -> str | None:
+    """The component (name -> tag prefix) whose tags ``tag`` is one of, or None.
+
+    A tag belongs to a component when it parses as a version under that
+    component's prefix; the longest prefix wins (``glibc-2.36`` is glibc's
+    even though an empty prefix would match it too).
+    """
+    matches = [name for name, prefix in prefixes.items() if tag_version(tag, prefix) is not None]
+    return max(matches, key=lambda n: len(prefixes[n]), default=None)
 
 
 def sort_tags(tags: Iterable[str], prefix: str, *, newest_first: bool = True) -> list[str]:

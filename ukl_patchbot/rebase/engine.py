@@ -293,8 +293,7 @@ def rebase_series(
                          " no range-diff")
     fast = rebase_apply.simulate(rebase_apply.read_files(mirror, new_sha, paths), old_files,
                                  series.patches)
-    committer = (os.environ.get("GIT_COMMITTER_NAME", gitops.BOT_IDENTITY["GIT_COMMITTER_NAME"]),
-                 os.environ.get("GIT_COMMITTER_EMAIL", gitops.BOT_IDENTITY["GIT_COMMITTER_EMAIL"]))
+    committer = gitops.committer()
     new_commits = [f for f in fast if f.outcome in ("exact", "merged")]
     chains = [(new_sha, new_commits)] + ([(str(old_sha), fast_old)] if fast_old else [])
     shas = rebase_apply.write_commits(mirror, chains, committer)

@@ -9,21 +9,11 @@ changes nothing.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 from ukl_patchbot.core.config import CONFIG_NAME, Config
 from ukl_patchbot.track import render as track_render
 from ukl_patchbot.upstream import gitops
-
-
-def _bot_env() -> dict[str, str]:
-    env = {}
-    for role in ("AUTHOR", "COMMITTER"):
-        for part, value in (("NAME", "ukl-patchbot"), ("EMAIL", "patchbot@localhost")):
-            if f"GIT_{role}_{part}" not in os.environ:
-                env[f"GIT_{role}_{part}"] = value
-    return env
 
 
 def refresh_commit(cfg: Config, component: str, tag: str) -> tuple[str | None, str, str]:
@@ -40,7 +30,8 @@ def refresh_commit(cfg: Config, component: str, tag: str) -> tuple[str | None, s
     top = Path(gitops.out(cfg.root, "rev-parse", "--show-toplevel"))
     rel = cfg.root.resolve().relative_to(top.resolve())
     base_date = gitops.out(cfg.root, "log", "-1", "--format=%cI", "HEAD")
-    env = _bot_env() | {"GIT_AUTHOR_DATE": base_date, "GIT_COMMITTER_DATE": base_date}
+    env = gitops.bot_identity(("AUTHOR", "COMMITTER")) | {"GIT_AUTHOR_DATE": base_date,
+                                                          "GIT_COMMITTER_DATE": base_date}
     with gitops.temp_worktree(top, "HEAD", work_root=cfg.work_dir / "track",
                               name=f"track-{component}") as wt:
         wt_cfg = dataclasses.replace(config_mod.load(wt / rel / CONFIG_NAME),

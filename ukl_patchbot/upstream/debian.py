@@ -34,8 +34,8 @@ from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.core.runner import run
 from ukl_patchbot.upstream import gitops
 
-IMPORT_NAME = "ukl-patchbot import"
-IMPORT_EMAIL = "patchbot@localhost"
+IMPORT_NAME = f"{gitops.BOT_NAME} import"
+IMPORT_EMAIL = gitops.BOT_EMAIL
 IMPORT_TIMEOUT = 1800.0
 UPDATES_DIFF = "debian/patches/git-updates.diff"
 UPDATES_NAME = "git-updates.diff"
@@ -331,11 +331,8 @@ def _revert_debian_patches(
     changes cannot be restored from a text diff and stays as shipped.
     """
     stamp = f"{when} +0000"
-    env = {
-        "GIT_AUTHOR_NAME": IMPORT_NAME, "GIT_AUTHOR_EMAIL": IMPORT_EMAIL, "GIT_AUTHOR_DATE": stamp,
-        "GIT_COMMITTER_NAME": IMPORT_NAME, "GIT_COMMITTER_EMAIL": IMPORT_EMAIL,
-        "GIT_COMMITTER_DATE": stamp,
-    }
+    env = gitops.bot_identity(("AUTHOR", "COMMITTER"), name=IMPORT_NAME, keep_environment=False) \
+        | {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
     entries = _series_entries(patches.get("series", b""))
     if not entries or entries[0][0] != UPDATES_NAME:
         raise InfraError(

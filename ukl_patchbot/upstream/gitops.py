@@ -26,11 +26,33 @@ from ukl_patchbot.core.runner import CommandResult, run
 log = logging.getLogger(__name__)
 
 GIT_TIMEOUT = 600.0
-# Identity for commits the bot makes (imports, applied series) when the user has none.
-BOT_IDENTITY = {
-    "GIT_COMMITTER_NAME": "ukl-patchbot",
-    "GIT_COMMITTER_EMAIL": "patchbot@localhost",
-}
+# Identity for commits the bot makes (imports, applied series, track branches).
+BOT_NAME = "ukl-patchbot"
+BOT_EMAIL = "patchbot@localhost"
+
+
+def bot_identity(roles: tuple[str, ...] = ("COMMITTER",), *, name: str = BOT_NAME,
+                 keep_environment: bool = True) -> dict[str, str]:
+    """``GIT_<ROLE>_NAME``/``_EMAIL`` naming the bot, for each of ``roles`` (AUTHOR, COMMITTER).
+
+    With ``keep_environment`` a variable the environment already sets is left
+    out, so a user's own identity wins; without it the bot's is forced (for
+    commits that must come out the same on every machine).
+    """
+    env = {}
+    for role in roles:
+        for part, value in (("NAME", name), ("EMAIL", BOT_EMAIL)):
+            key = f"GIT_{role}_{part}"
+            if not (keep_environment and key in os.environ):
+                env[key] = value
+    return env
+
+
+def committer() -> tuple[str, str]:
+    """(name, email) of the committer: the environment's, else the bot's."""
+    ident = bot_identity(keep_environment=False)
+    return (os.environ.get("GIT_COMMITTER_NAME", ident["GIT_COMMITTER_NAME"]),
+            os.environ.get("GIT_COMMITTER_EMAIL", ident["GIT_COMMITTER_EMAIL"]))
 
 
 def git(
@@ -48,10 +70,7 @@ def git(
     ``mutating=False`` marks read-only commands, which still run inside a
     `runner.dry_run` block.
     """
-    env = dict(extra_env or {})
-    for key, value in BOT_IDENTITY.items():
-        if key not in os.environ:
-            env.setdefault(key, value)
+    env = bot_identity() | dict(extra_env or {})
     return run(
         ["git", "-C", str(repo), *args],
         timeout=timeout,
