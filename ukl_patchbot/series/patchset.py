@@ -132,93 +132,135 @@ def _strip_prefix(path: str, prefix: str, where: Path, line: int) -> str:
 
 
 def parse_diff(text: str, where: Path, first_line: int = 1) -> tuple[FileDiff, ...]:
-    """Parse the diff part of a patch; ``first_line`` is its line number in ``where``."""
-    lines = text.split("\n")
+    """Parse the diff part of a patch; ``first_line`` is its line number in ``where``.
+
+    Errors name ``where`` and the line, so a maintainer goes straight to it.
+    """
+    lines = _Lines(text.split("\n"), where, first_line)
     files: list[FileDiff] = []
     i = 0
-    n = len(lines)
-    while i < n:
-        line = lines[i]
-        lno = first_line + i
-        if not line.startswith("diff --git "):
+    while i < len(lines.text):
+        if lines.text[i].startswith("diff --git "):
+            f, i = _parse_file(lines, i)
+            files.append(f)
+        else:
             i += 1
-            continue
-        m = re.match(r"^diff --git (\S+) (\S+)$", line)
-        if not m:
-            raise _err(where, lno, "malformed 'diff --git' line (quoted or spaced paths?)")
-        old: str | None = _strip_prefix(m.group(1), "a/", where, lno)
-        new: str | None = _strip_prefix(m.group(2), "b/", where, lno)
-        start = lno
-        binary = False
-        special = False
-        new_mode: str | None = None
-        hunks: list[Hunk] = []
-        i += 1
-        while i < n and not lines[i].startswith(("diff --git ", "@@ ")):
-            h = lines[i]
-            hl = first_line + i
-            if h.startswith("--- "):
-                old = None if h[4:].startswith("/dev/null") else _strip_prefix(h[4:], "a/", where, hl)
-            elif h.startswith("+++ "):
-                new = None if h[4:].startswith("/dev/null") else _strip_prefix(h[4:], "b/", where, hl)
-            elif h.startswith(("rename from ", "copy from ")):
-                old = check_tree_path(h.split(" ", 2)[2], where, hl)
-                special = True
-            elif h.startswith(("rename to ", "copy to ")):
-                new = check_tree_path(h.split(" ", 2)[2], where, hl)
-                special = True
-            elif h.startswith(("old mode ", "new mode ")):
-                special = True
-            elif h.startswith("new file mode"):
-                new_mode = h.split()[-1]
-                old = None
-            elif h.startswith("deleted file mode"):
-                new = None
-            elif h.startswith(("Binary files", "GIT binary patch")):
-                binary = True
-            elif h == "-- " or h.startswith("-- "):
-                break  # format-patch signature after a header-only diff
-            i += 1
-        while i < n and lines[i].startswith("@@ "):
-            hm = _HUNK.match(lines[i])
-            hl = first_line + i
-            if not hm:
-                raise _err(where, hl, f"malformed hunk header {lines[i]!r}")
-            os_, ol, ns, nl = (int(hm.group(1)), int(hm.group(2) or 1), int(hm.group(3)),
-                               int(hm.group(4) or 1))
-            body: list[str] = []
-            want_old, want_new = ol, nl
-            i += 1
-            while want_old > 0 or want_new > 0:
-                if i >= n:
-                    raise _err(where, hl, f"hunk {lines[hl - first_line]!r} is cut short "
-                               f"(file ends before {want_old} old/{want_new} new lines)")
-                b = lines[i]
-                tag = b[:1]
-                if tag == " " or b == "":
-                    want_old -= 1
-                    want_new -= 1
-                    b = b or " "
-                elif tag == "-":
-                    want_old -= 1
-                elif tag == "+":
-                    want_new -= 1
-                elif tag != "\\":
-                    raise _err(where, first_line + i,
-                               f"unexpected line in hunk (expected ' ', '-' or '+'): {b[:60]!r}")
-                if want_old < 0 or want_new < 0:
-                    raise _err(where, hl, "hunk has more lines than its header says")
-                body.append(b)
-                i += 1
-            while i < n and lines[i].startswith("\\"):
-                body.append(lines[i])
-                i += 1
-            hunks.append(Hunk(os_, ol, ns, nl, hm.group(5), tuple(body), hl))
-        if not hunks and not binary and old == new and old is not None:
-            # Mode-only changes and pure renames are fine; they have no hunks.
-            pass
-        files.append(FileDiff(old, new, tuple(hunks), binary, start, new_mode, special))
     return tuple(files)
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """The diff's lines and where they come from, for error messages."""
+
+    text: list[str]
+    where: Path
+    first_line: int
+
+    def no(self, i: int) -> int:
+        return self.first_line + i
+
+
+@dataclass
+class _FileHeader:
+    """What the extended header lines of one file say (built up line by line)."""
+
+    old: str | None
+    new: str | None
+    binary: bool = False
+    special: bool = False
+    new_mode: str | None = None
+
+
+def _parse_file(lines: _Lines, i: int) -> tuple[FileDiff, int]:
+    """One file's diff starting at its ``diff --git`` line ``i``; returns it and the next index."""
+    lno = lines.no(i)
+    m = re.match(r"^diff --git (\S+) (\S+)$", lines.text[i])
+    if not m:
+        raise _err(lines.where, lno, "malformed 'diff --git' line (quoted or spaced paths?)")
+    head = _FileHeader(_strip_prefix(m.group(1), "a/", lines.where, lno),
+                       _strip_prefix(m.group(2), "b/", lines.where, lno))
+    i += 1
+    while i < len(lines.text) and not lines.text[i].startswith(("diff --git ", "@@ ")):
+        if not _header_line(lines.text[i], head, lines.where, lines.no(i)):
+            break  # format-patch signature after a header-only diff
+        i += 1
+    hunks: list[Hunk] = []
+    while i < len(lines.text) and lines.text[i].startswith("@@ "):
+        hunk, i = _parse_hunk(lines, i)
+        hunks.append(hunk)
+    # Mode-only changes and pure renames have no hunks; that is fine.
+    return FileDiff(head.old, head.new, tuple(hunks), head.binary, lno, head.new_mode,
+                    head.special), i
+
+
+def _header_line(h: str, head: _FileHeader, where: Path, hl: int) -> bool:
+    """Apply one extended header line to ``head``; False at the signature that ends the patch."""
+    if h.startswith("--- "):
+        head.old = None if h[4:].startswith("/dev/null") else _strip_prefix(h[4:], "a/", where, hl)
+    elif h.startswith("+++ "):
+        head.new = None if h[4:].startswith("/dev/null") else _strip_prefix(h[4:], "b/", where, hl)
+    elif h.startswith(("rename from ", "copy from ")):
+        head.old = check_tree_path(h.split(" ", 2)[2], where, hl)
+        head.special = True
+    elif h.startswith(("rename to ", "copy to ")):
+        head.new = check_tree_path(h.split(" ", 2)[2], where, hl)
+        head.special = True
+    elif h.startswith(("old mode ", "new mode ")):
+        head.special = True
+    elif h.startswith("new file mode"):
+        head.new_mode = h.split()[-1]
+        head.old = None
+    elif h.startswith("deleted file mode"):
+        head.new = None
+    elif h.startswith(("Binary files", "GIT binary patch")):
+        head.binary = True
+    elif h == "-- " or h.startswith("-- "):
+        return False
+    return True
+
+
+def _parse_hunk(lines: _Lines, i: int) -> tuple[Hunk, int]:
+    """The hunk whose ``@@`` line is ``i``; returns it and the index after it."""
+    hl = lines.no(i)
+    hm = _HUNK.match(lines.text[i])
+    if not hm:
+        raise _err(lines.where, hl, f"malformed hunk header {lines.text[i]!r}")
+    os_, ol, ns, nl = (int(hm.group(1)), int(hm.group(2) or 1), int(hm.group(3)),
+                       int(hm.group(4) or 1))
+    body, i = _hunk_body(lines, i, ol, nl)
+    while i < len(lines.text) and lines.text[i].startswith("\\"):
+        body.append(lines.text[i])
+        i += 1
+    return Hunk(os_, ol, ns, nl, hm.group(5), tuple(body), hl), i
+
+
+def _hunk_body(lines: _Lines, at: int, want_old: int, want_new: int) -> tuple[list[str], int]:
+    """The body lines after the ``@@`` line ``at``, exactly as many as its header counts."""
+    hl = lines.no(at)
+    body: list[str] = []
+    i = at + 1
+    while want_old > 0 or want_new > 0:
+        if i >= len(lines.text):
+            raise _err(lines.where, hl, f"hunk {lines.text[at]!r} is cut short "
+                       f"(file ends before {want_old} old/{want_new} new lines)")
+        b = lines.text[i]
+        tag = b[:1]
+        if tag == " " or b == "":
+            want_old -= 1
+            want_new -= 1
+            b = b or " "
+        elif tag == "-":
+            want_old -= 1
+        elif tag == "+":
+            want_new -= 1
+        elif tag != "\\":
+            raise _err(lines.where, lines.no(i),
+                       f"unexpected line in hunk (expected ' ', '-' or '+'): {b[:60]!r}")
+        if want_old < 0 or want_new < 0:
+            raise _err(lines.where, hl, "hunk has more lines than its header says")
+        body.append(b)
+        i += 1
+    return body, i
 
 
 def _decode_header(value: str) -> str:

@@ -1,9 +1,9 @@
 """Git plumbing for mirrors and throwaway worktrees.
 
-This is the one module that talks to git (and the only one allowed to import
-GitPython). Commands run through `ukl_patchbot.core.runner.run`, so every call has a
-timeout and a reproducible command line; GitPython is used only where parsing
-git's output ourselves would be worse.
+This is the one module that talks to git. Commands run through
+`ukl_patchbot.core.runner.run`, so every call has a timeout, a log and a
+reproducible command line; bulk reads of objects use one ``git cat-file
+--batch`` process (see `ukl_patchbot.rebase.fastpath.read_files`).
 """
 
 from __future__ import annotations
