@@ -243,6 +243,22 @@ def render_markdown(report: CheckReport) -> str:
     """The report a maintainer reads (and a later issue posts on the pull request)."""
     icon = {Verdict.PASS: "PASS", Verdict.FAIL: "FAIL", Verdict.ERROR: "ERROR"}[report.verdict]
     out = [f"## patchbot check {report.component} {report.tag}: {icon}", ""]
+    out += [" · ".join(_facts(report)), "", f"**Attribution:** {report.attribution_text}", ""]
+    out += _variant_table(report)
+    problems = [line for v in report.variants for line in _variant_problems(v)]
+    if problems:
+        out += ["### Findings", "", *problems, ""]
+    if report.rebase is not None:
+        out += _rebase_section(report.rebase)
+    out += _reproduce_section(report)
+    if report.out_dir:
+        out += [f"Logs and artifacts: `{report.out_dir}`", ""]
+    for n in report.notes:
+        out += [f"> {n}", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _facts(report: CheckReport) -> list[str]:
     facts = [f"{report.component} `{report.tag}`"]
     if report.tree_id:
         facts.append(f"tree `{report.tree_id[:12]}`")
@@ -250,67 +266,72 @@ def render_markdown(report: CheckReport) -> str:
         facts.append(f"glibc `{report.glibc_tag}`")
     if report.accel:
         facts.append(f"QEMU {report.accel.upper()}")
-    facts.append(f"took {_dur(report.duration)}" + (" (answered from cache)" if report.from_cache else ""))
-    out += [" · ".join(facts), "", f"**Attribution:** {report.attribution_text}", ""]
+    cached = " (answered from cache)" if report.from_cache else ""
+    facts.append(f"took {_dur(report.duration)}{cached}")
+    return facts
 
-    if report.variants:
-        out += ["| variant | config | build | image | boot | marker after | getppid ns/call |",
-                "|---|---|---|---|---|---|---|"]
-        for v in report.variants:
-            out.append(f"| {v.variant} | {_config_cell(v.config)} | {_build_cell(v.build)} | "
-                       f"{_size(v.build.image_size)} | {_boot_cell(v.boot)} | "
-                       f"{_dur(v.boot.time_to_marker)} | {_ns(v.boot.ns_per_call)} |")
-        out.append("")
-        if report.syscall_ratio is not None:
-            r = report.syscall_ratio
-            how = f"{1 / r:.1f}x faster" if r < 1 else f"{r:.1f}x slower"
-            # Under TCG the guest clock is emulated: the ratio moves between runs.
-            caveat = "; TCG timings vary from run to run" if report.accel == "tcg" else ""
-            out += [(f"UKL/classic syscall cost ratio: **{r:.3f}** "
-                     f"(UKL is {how} per getppid call{caveat})"), ""]
 
-    problems: list[str] = []
+def _variant_table(report: CheckReport) -> list[str]:
+    if not report.variants:
+        return []
+    out = ["| variant | config | build | image | boot | marker after | getppid ns/call |",
+           "|---|---|---|---|---|---|---|"]
     for v in report.variants:
-        for d in v.config.dropped:
-            problems.append(f"- **{v.variant}** config: `{d.name}` asked `{d.requested}` by "
-                            f"`{d.fragment}`, got `{d.actual}` (a dependency is missing)")
-        if v.config.error_lines:
-            problems += [f"- **{v.variant}** config failed:", "",
-                         *("  " + x for x in fence(v.config.error_lines))]
-        if v.build.first_errors:
-            problems += [f"- **{v.variant}** build failed, first errors:", "",
-                         *("  " + x for x in fence(v.build.first_errors))]
-        for f in _attempt_findings(v.boot.decisive):
-            problems += _finding_lines(v.variant, "boot", f)
-        problems += [f"- **{v.variant}** boot: {n}" for n in v.boot.notes]
-    if problems:
-        out += ["### Findings", "", *problems, ""]
+        out.append(f"| {v.variant} | {_config_cell(v.config)} | {_build_cell(v.build)} | "
+                   f"{_size(v.build.image_size)} | {_boot_cell(v.boot)} | "
+                   f"{_dur(v.boot.time_to_marker)} | {_ns(v.boot.ns_per_call)} |")
+    out.append("")
+    if report.syscall_ratio is not None:
+        r = report.syscall_ratio
+        how = f"{1 / r:.1f}x faster" if r < 1 else f"{r:.1f}x slower"
+        # Under TCG the guest clock is emulated: the ratio moves between runs.
+        caveat = "; TCG timings vary from run to run" if report.accel == "tcg" else ""
+        d = variant_records.with_role(Role.DELTA).label
+        b = variant_records.with_role(Role.BASELINE).label
+        out += [(f"{d}/{b} syscall cost ratio: **{r:.3f}** "
+                 f"({d} is {how} per getppid call{caveat})"), ""]
+    return out
 
-    if report.rebase is not None:
-        rb = report.rebase
-        out += [f"### Rebase of {rb.component}: {rb.old_base} → {rb.new_base}", ""]
-        if rb.message:
-            out += [rb.message, ""]
-        if rb.patches:
-            out += ["| patch | result | detail |", "|---|---|---|"]
-            out += [f"| `{p.name}` | {p.status} | {p.detail.replace('|', '/')} |" for p in rb.patches]
-            out.append("")
-        if rb.range_diff.strip():
-            out += ["<details><summary>range-diff</summary>", "",
-                    *fence(rb.range_diff.rstrip().splitlines()), "", "</details>", ""]
 
-    out += ["### Reproduce", "", *fence([report.reproduce]), ""]
+def _variant_problems(v: VariantResult) -> list[str]:
+    problems = [f"- **{v.variant}** config: `{d.name}` asked `{d.requested}` by "
+                f"`{d.fragment}`, got `{d.actual}` (a dependency is missing)"
+                for d in v.config.dropped]
+    if v.config.error_lines:
+        problems += [f"- **{v.variant}** config failed:", "",
+                     *("  " + x for x in fence(v.config.error_lines))]
+    if v.build.first_errors:
+        problems += [f"- **{v.variant}** build failed, first errors:", "",
+                     *("  " + x for x in fence(v.build.first_errors))]
+    for f in _attempt_findings(v.boot.decisive):
+        problems += _finding_lines(v.variant, "boot", f)
+    problems += [f"- **{v.variant}** boot: {n}" for n in v.boot.notes]
+    return problems
+
+
+def _rebase_section(rb: RebaseSummary) -> list[str]:
+    out = [f"### Rebase of {rb.component}: {rb.old_base} → {rb.new_base}", ""]
+    if rb.message:
+        out += [rb.message, ""]
+    if rb.patches:
+        out += ["| patch | result | detail |", "|---|---|---|"]
+        out += [f"| `{p.name}` | {p.status} | {p.detail.replace('|', '/')} |" for p in rb.patches]
+        out.append("")
+    if rb.range_diff.strip():
+        out += ["<details><summary>range-diff</summary>", "",
+                *fence(rb.range_diff.rstrip().splitlines()), "", "</details>", ""]
+    return out
+
+
+def _reproduce_section(report: CheckReport) -> list[str]:
+    out = ["### Reproduce", "", *fence([report.reproduce]), ""]
     for v in report.variants:
         if not v.ok and v.build.reproduce:
             out += [f"<details><summary>{v.variant}: build and boot by hand</summary>", "",
                     *fence([v.build.reproduce, v.boot.reproduce] if v.boot.reproduce
-                            else [v.build.reproduce]),
+                           else [v.build.reproduce]),
                     "", "</details>", ""]
-    if report.out_dir:
-        out += [f"Logs and artifacts: `{report.out_dir}`", ""]
-    for n in report.notes:
-        out += [f"> {n}", ""]
-    return "\n".join(out).rstrip() + "\n"
+    return out
 
 
 def title(report: CheckReport) -> str:

@@ -224,51 +224,69 @@ def simulate(new_state: State, old_state: State | None, patches: tuple[Patch, ..
     out: list[FastPatch] = []
     for patch in patches:
         old_pre = dict(old) if old is not None else None
-        if old is not None:
-            try:
-                old.update(_apply_exact(old, patch)[1])
-            except ValueError:
-                old = None  # the series does not apply exactly to its base any more
-        try:
-            pos, changes = _apply_exact(state, patch)
-            state.update(changes)
-            out.append(FastPatch(patch, pos, changes))
-            continue
-        except ValueError:
-            pass
-        if any(f.binary or f.special for f in patch.files):
+        old = _advance_old(old, patch)
+        fp = _carry(state, old_pre, old, patch)
+        if fp is None:
             break
-        pos = _positions_of(state, patch)
-        pre = {p: (v[1] if (v := state.get(p)) else None) for p in patch.paths}
-        if _reverse_applies(state, patch):
-            out.append(FastPatch(patch, pos, {}, "already", pre=pre))
-            continue
-        if old_pre is None or old is None:
-            break
-        merged: State = {}
-        conflicts = []
-        for path in dict.fromkeys(p for f in patch.files for p in (f.old_path, f.new_path) if p):
-            ours, base, theirs = state.get(path), old_pre.get(path), old.get(path)
-            if theirs == base:
-                continue
-            if ours in (base, theirs):
-                merged[path] = theirs
-            elif ours is None or base is None or theirs is None:
-                conflicts.append(path)  # added or deleted on one side, changed on the other
-            else:
-                data, clean = _merge3(ours[1], base[1], theirs[1])
-                if clean:
-                    merged[path] = (theirs[0] if ours[0] == base[0] else ours[0], data)
-                else:
-                    conflicts.append(path)
-        if conflicts:
-            out.append(FastPatch(patch, pos, {}, "conflict", tuple(conflicts), pre))
-        elif all(state.get(p) == c for p, c in merged.items()):
-            out.append(FastPatch(patch, pos, {}, "already", pre=pre))
-        else:
-            out.append(FastPatch(patch, pos, merged, "merged", pre=pre))
-            state.update(merged)
+        state.update(fp.files)  # empty unless the patch changed the files (exact, merged)
+        out.append(fp)
     return out
+
+
+def _advance_old(old: State | None, patch: Patch) -> State | None:
+    """The old-base state after ``patch``; None once the series stops applying exactly there."""
+    if old is None:
+        return None
+    try:
+        old.update(_apply_exact(old, patch)[1])
+    except ValueError:
+        return None  # the series does not apply exactly to its base any more
+    return old
+
+
+def _carry(state: State, old_pre: State | None, old: State | None, patch: Patch
+           ) -> FastPatch | None:
+    """``patch`` carried onto ``state`` in memory, or None when only git can tell."""
+    try:
+        pos, changes = _apply_exact(state, patch)
+        return FastPatch(patch, pos, changes)
+    except ValueError:
+        pass
+    if any(f.binary or f.special for f in patch.files):
+        return None
+    pos = _positions_of(state, patch)
+    pre = {p: (v[1] if (v := state.get(p)) else None) for p in patch.paths}
+    if _reverse_applies(state, patch):
+        return FastPatch(patch, pos, {}, "already", pre=pre)
+    if old_pre is None or old is None:
+        return None
+    merged, conflicts = _three_way(state, old_pre, old, patch)
+    if conflicts:
+        return FastPatch(patch, pos, {}, "conflict", tuple(conflicts), pre)
+    if all(state.get(p) == c for p, c in merged.items()):
+        return FastPatch(patch, pos, {}, "already", pre=pre)
+    return FastPatch(patch, pos, merged, "merged", pre=pre)
+
+
+def _three_way(state: State, old_pre: State, old: State, patch: Patch) -> tuple[State, list[str]]:
+    """Merge what ``patch`` did at the old base (``old_pre`` -> ``old``) into ``state``."""
+    merged: State = {}
+    conflicts = []
+    for path in dict.fromkeys(p for f in patch.files for p in (f.old_path, f.new_path) if p):
+        ours, base, theirs = state.get(path), old_pre.get(path), old.get(path)
+        if theirs == base:
+            continue
+        if ours in (base, theirs):
+            merged[path] = theirs
+        elif ours is None or base is None or theirs is None:
+            conflicts.append(path)  # added or deleted on one side, changed on the other
+        else:
+            data, clean = _merge3(ours[1], base[1], theirs[1])
+            if clean:
+                merged[path] = (theirs[0] if ours[0] == base[0] else ours[0], data)
+            else:
+                conflicts.append(path)
+    return merged, conflicts
 
 
 def commit_message(patch: Patch) -> tuple[str, str, str, str]:

@@ -119,40 +119,62 @@ def render_markdown(report: RebaseReport) -> str:
     out.append("")
     out += ["| # | patch | result | hunks |", "|---|---|---|---|"]
     for i, p in enumerate(report.patches, 1):
-        moved = [h for h in p.hunks if h.status not in (HunkStatus.EXACT, HunkStatus.NEW_FILE)]
+        moved = _interesting(p)
         hunks = f"{len(p.hunks)} ({len(moved)} moved/changed)" if moved else str(len(p.hunks))
         out.append(f"| {i} | {p.subject} | {_ICON[p.status]} {p.status} | {hunks} |")
     out.append("")
     for p in report.patches:
-        interesting = [h for h in p.hunks if h.status not in (HunkStatus.EXACT, HunkStatus.NEW_FILE)]
-        if not interesting and p.status in (PatchStatus.CLEAN, PatchStatus.OFFSET):
-            continue
-        out += [f"#### {p.name}: {p.status}", ""]
-        if p.conflict_files:
-            out += ["Conflicting files: " + ", ".join(f"`{f}`" for f in p.conflict_files), ""]
-        for h in interesting:
-            where = (f"found at line {h.new_start} (offset {h.offset:+d})"
-                     if h.new_start is not None and h.offset is not None else "context not found")
-            out += [f"`{h.file}` `{h.header}`: **{h.status}**, {where}", ""]
-            if h.status in (HunkStatus.CHANGED, HunkStatus.CONFLICT):
-                out += ["Expected by the patch:", ""]
-                out += _fence("\n".join(h.expected))
-                out += ["", f"In {report.new_base}:", ""]
-                out += _fence("\n".join(h.actual) or "(nothing)")
-                if h.upstream_diff:
-                    out += ["", f"Upstream change {report.old_base}..{report.new_base} here:", ""]
-                    out += _fence(h.upstream_diff, "diff")
-                if h.upstream_commits:
-                    out += ["", "Upstream commits: " + "; ".join(h.upstream_commits)]
-                out.append("")
-        if p.detail:
-            out += ["<details><summary>git output</summary>", ""]
-            out += _fence(p.detail)
-            out += ["", "</details>", ""]
+        out += _patch_section(report, p)
     if report.range_diff:
         out += ["#### range-diff (old series vs new series)", ""]
         out += _fence(report.range_diff)
         out.append("")
+    out += _closing_lines(report)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _interesting(p: PatchResult) -> list[HunkResult]:
+    """The hunks worth showing: those that moved, changed or conflict."""
+    return [h for h in p.hunks if h.status not in (HunkStatus.EXACT, HunkStatus.NEW_FILE)]
+
+
+def _patch_section(report: RebaseReport, p: PatchResult) -> list[str]:
+    interesting = _interesting(p)
+    if not interesting and p.status in (PatchStatus.CLEAN, PatchStatus.OFFSET):
+        return []
+    out = [f"#### {p.name}: {p.status}", ""]
+    if p.conflict_files:
+        out += ["Conflicting files: " + ", ".join(f"`{f}`" for f in p.conflict_files), ""]
+    for h in interesting:
+        out += _hunk_lines(report, h)
+    if p.detail:
+        out += ["<details><summary>git output</summary>", ""]
+        out += _fence(p.detail)
+        out += ["", "</details>", ""]
+    return out
+
+
+def _hunk_lines(report: RebaseReport, h: HunkResult) -> list[str]:
+    where = (f"found at line {h.new_start} (offset {h.offset:+d})"
+             if h.new_start is not None and h.offset is not None else "context not found")
+    out = [f"`{h.file}` `{h.header}`: **{h.status}**, {where}", ""]
+    if h.status not in (HunkStatus.CHANGED, HunkStatus.CONFLICT):
+        return out
+    out += ["Expected by the patch:", ""]
+    out += _fence("\n".join(h.expected))
+    out += ["", f"In {report.new_base}:", ""]
+    out += _fence("\n".join(h.actual) or "(nothing)")
+    if h.upstream_diff:
+        out += ["", f"Upstream change {report.old_base}..{report.new_base} here:", ""]
+        out += _fence(h.upstream_diff, "diff")
+    if h.upstream_commits:
+        out += ["", "Upstream commits: " + "; ".join(h.upstream_commits)]
+    out.append("")
+    return out
+
+
+def _closing_lines(report: RebaseReport) -> list[str]:
+    out = []
     if report.written:
         out.append(f"Series rewritten: {', '.join(report.changed_files) or 'base only'}.")
     elif report.ok and report.dry_run:
@@ -162,6 +184,5 @@ def render_markdown(report: RebaseReport) -> str:
     if report.worktree:
         out += ["", f"Worktree kept at `{report.worktree}`. To continue by hand:", ""]
         out += _fence("\n".join(report.continue_commands), "sh")
-    for note in report.notes:
-        out.append(f"> {note}")
-    return "\n".join(out).rstrip("\n") + "\n"
+    out += [f"> {note}" for note in report.notes]
+    return out
