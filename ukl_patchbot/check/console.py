@@ -135,18 +135,6 @@ def _scan_kernel(lines: Sequence[str]) -> list[Finding]:
         excerpt = tuple(_strip_ts(x) for x in lines[no:stop])
         found.append(Finding(kind, summary, fp, no + 1, excerpt))
 
-    def window(no: int) -> int:
-        for k in range(no + 1, min(len(lines), no + EVENT_WINDOW)):
-            if _END_TRACE in lines[k] or _PANIC_RE.search(lines[k]):
-                return k
-        return min(len(lines), no + EVENT_WINDOW) - 1
-
-    def trace_in(no: int, end: int) -> list[str]:
-        for k in range(no, end + 1):
-            if _TRACE_RE.search(lines[k]):
-                return _frames_after(lines, k)
-        return []
-
     for no, raw in enumerate(lines):
         line = _strip_ts(raw).strip()
         if line.startswith("---[ end Kernel panic"):
@@ -156,29 +144,50 @@ def _scan_kernel(lines: Sequence[str]) -> list[Finding]:
             continue
         if no <= event_end:
             continue
-        kind: FindingKind | None = None
-        what = ""
-        if m := _BUG_RE.search(line):
-            kind, what = FindingKind.BUG, m.group(1) or f"kernel BUG at {m.group(2)}"
-        elif m := _OOPS_RE.search(line):
-            kind, what = FindingKind.OOPS, m.group(1)
-        elif m := _WARN_RE.search(line):
-            kind, what = FindingKind.WARNING, m.group(1)
-        elif _TRACE_RE.search(line):
+        event = _event_start(line)
+        if event is None and _TRACE_RE.search(line):
             frames = _frames_after(lines, no)
             add(FindingKind.CALL_TRACE, no, "Call Trace: " + " <- ".join(frames or ["?"]), *frames,
                 end=no + 2 + len(frames))
             continue
-        if kind is None:
+        if event is None:
             continue
-        event_end = window(no)
+        kind, what = event
+        event_end = _event_end(lines, no)
         rip = _rip_after(lines, no, EVENT_WINDOW)
-        frames = trace_in(no, event_end)
+        frames = _trace_in(lines, no, event_end)
         summary = line + (f" in {rip}" if rip else "")
         if frames:
             summary += " (called from " + " <- ".join(frames[:3]) + ")"
         add(kind, no, summary, what, rip, *frames, end=event_end)
     return found
+
+
+def _event_start(line: str) -> tuple[FindingKind, str] | None:
+    """The kind and identifying text of a BUG, Oops or WARNING line; None for other lines."""
+    if m := _BUG_RE.search(line):
+        return FindingKind.BUG, m.group(1) or f"kernel BUG at {m.group(2)}"
+    if m := _OOPS_RE.search(line):
+        return FindingKind.OOPS, m.group(1)
+    if m := _WARN_RE.search(line):
+        return FindingKind.WARNING, m.group(1)
+    return None
+
+
+def _event_end(lines: Sequence[str], no: int) -> int:
+    """The last line of the event starting at ``no``: its end-trace or panic line, or the window."""
+    for k in range(no + 1, min(len(lines), no + EVENT_WINDOW)):
+        if _END_TRACE in lines[k] or _PANIC_RE.search(lines[k]):
+            return k
+    return min(len(lines), no + EVENT_WINDOW) - 1
+
+
+def _trace_in(lines: Sequence[str], no: int, end: int) -> list[str]:
+    """The first reliable frames of the call trace between lines ``no`` and ``end``."""
+    for k in range(no, end + 1):
+        if _TRACE_RE.search(lines[k]):
+            return _frames_after(lines, k)
+    return []
 
 
 def _qemu_errors(lines: Sequence[str]) -> list[str]:

@@ -21,6 +21,7 @@ from ukl_patchbot.check import report as cr
 from ukl_patchbot.check.boot import QEMU, detect_accel
 from ukl_patchbot.check.report import CheckReport, PatchRow, RebaseSummary, Verdict
 from ukl_patchbot.check.request import CheckRequest
+from ukl_patchbot.check.results import VariantResult
 from ukl_patchbot.check.workspace import check_workspace, export_once
 from ukl_patchbot.core import cmdline
 from ukl_patchbot.core.cache import ContentCache, cache_key, hash_files
@@ -168,7 +169,6 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     tree_id = _tree_id(cfg, "linux", linux_rep.applied_ref)
 
     glibc_ref = glibc_tree = None
-    notes: list[str] = []
     if glibc_tag is not None:
         g_rep, g_sum = _rebase(cfg, "glibc", glibc_tag, out_dir, progress)
         if not g_sum.ok or g_rep.applied_ref is None:
@@ -189,12 +189,33 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
         progress.finish("check", "answered from cache", time.monotonic() - started)
         return finish(replace(cached, from_cache=True, rebase=linux_sum, reproduce=repro))
 
+    results = _build_and_boot(cfg, req, (linux_rep.applied_ref, tree_id),
+                              (glibc_ref, glibc_tree), out_dir, progress)
+    verdict, attribution, text = cr.attribute(results, linux_sum, tag)
+    report = finish(CheckReport("linux", tag, verdict, attribution, text, results, linux_sum,
+                                glibc_tag, tree_id, cr.syscall_ratio(results), repro,
+                                accel=accel))
+    if report.verdict != Verdict.ERROR:
+        with check_cache.put(key) as stage:
+            (stage / "report.json").write_text(cr.render_json(report))
+    return report
+
+
+def _build_and_boot(cfg: Config, req: CheckRequest, linux: tuple[str, str],
+                    glibc: tuple[str | None, str | None], out_dir: Path, progress: Progress
+                    ) -> tuple[VariantResult, ...]:
+    """Export the rebased tree, build each variant's userland, then build and boot the kernels.
+
+    ``linux`` and ``glibc`` are (applied ref, tree id) of the rebased trees.
+    The results come in the order of ``req.variants``.
+    """
     from ukl_patchbot.check import workspace
 
+    (linux_ref, tree_id), (glibc_ref, glibc_tree) = linux, glibc
     with workspace.locked(cfg, req.jobs) as ws:
         progress.step("export linux tree")
         t0 = time.monotonic()
-        how = export_once(cfg, "linux", linux_rep.applied_ref, tree_id, ws.src)
+        how = export_once(cfg, "linux", linux_ref, tree_id, ws.src)
         progress.finish("export linux tree", how, time.monotonic() - t0)
         arts, failed = userland.build(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants,
                                       progress)
@@ -205,15 +226,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
         done = variants.check_variants(ws.src, tree_id, specs, ws, images, out_dir, progress,
                                        boot_timeout=req.boot_timeout, retries=req.retries)
     by_name = {v.variant: v for v in done} | failed
-    results = tuple(by_name[v] for v in req.variants)
-    verdict, attribution, text = cr.attribute(results, linux_sum, tag)
-    report = finish(CheckReport("linux", tag, verdict, attribution, text, results, linux_sum,
-                                glibc_tag, tree_id, cr.syscall_ratio(results), repro,
-                                accel=accel, notes=tuple(notes)))
-    if report.verdict != Verdict.ERROR:
-        with check_cache.put(key) as stage:
-            (stage / "report.json").write_text(cr.render_json(report))
-    return report
+    return tuple(by_name[v] for v in req.variants)
 
 
 def plan(cfg: Config, req: CheckRequest) -> list[str]:
