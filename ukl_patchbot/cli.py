@@ -17,9 +17,7 @@ from pathlib import Path
 from ukl_patchbot import __version__
 from ukl_patchbot.core.errors import PatchbotError
 
-EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_FAILED_RESULT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:

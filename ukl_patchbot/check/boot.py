@@ -38,7 +38,7 @@ def _kvm_works() -> bool:
         return False
     res = run([QEMU, "-accel", "kvm", "-cpu", "host", "-display", "none", "-nodefaults",
                "-no-reboot", "-S", "-monitor", "none", "-serial", "none"],
-              timeout=2.0, capture=True, mutating=False)
+              timeout=2.0, capture=True)
     # Here KVM is "present but broken": QEMU aborts on an MSR write within
     # milliseconds. Still running after the timeout means it set up the vCPU.
     return res.timed_out

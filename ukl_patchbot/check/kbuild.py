@@ -15,7 +15,6 @@ own directory hits the cache for every object its option does not change.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import time
@@ -313,7 +312,7 @@ def ccache_stats(ccache_dir: Path) -> dict[str, int]:
     """Hit and miss counters of a ccache directory (best effort; {} if unreadable)."""
     if shutil.which("ccache") is None:
         return {}
-    res = run(["ccache", "--print-stats"], capture=True, mutating=False, timeout=30,
+    res = run(["ccache", "--print-stats"], capture=True, timeout=30,
               extra_env={"CCACHE_DIR": str(ccache_dir)})
     stats: dict[str, int] = {}
     for line in res.stdout.splitlines():
@@ -331,8 +330,3 @@ def hit_rate(before: Mapping[str, int], after: Mapping[str, int]) -> float | Non
     hits = d("direct_cache_hit") + d("preprocessed_cache_hit")
     misses = d("cache_miss")
     return hits / (hits + misses) if hits + misses else None
-
-
-def default_jobs() -> int:
-    """At most 2 parallel jobs: the machine is shared (see helper brief)."""
-    return max(1, min(2, os.cpu_count() or 1))

@@ -119,7 +119,7 @@ def source_hash(cfg: Config) -> str:
 def _qemu_version() -> str:
     from ukl_patchbot.core.runner import run
 
-    res = run([QEMU, "--version"], capture=True, mutating=False, timeout=30)
+    res = run([QEMU, "--version"], capture=True, timeout=30)
     return res.stdout.splitlines()[0] if res.ok and res.stdout else "unknown"
 
 

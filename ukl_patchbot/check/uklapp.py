@@ -40,7 +40,7 @@ _FIXUPS = (
 
 
 def _gcc_file(name: str) -> Path:
-    res = runner.run(["gcc", f"-print-file-name={name}"], capture=True, check=True, mutating=False)
+    res = runner.run(["gcc", f"-print-file-name={name}"], capture=True, check=True)
     return Path(res.stdout.strip())
 
 
@@ -118,8 +118,7 @@ def link_application(app_objects: list[Path], glibc: GlibcBuild, out: Path, *,
 
 def find_syscall_instructions(obj: Path) -> list[str]:
     """Offsets (``section+0xN``) of every ``syscall`` instruction in an object file."""
-    res = runner.run(["objdump", "-d", "--no-show-raw-insn", obj], capture=True, check=True,
-                     mutating=False)
+    res = runner.run(["objdump", "-d", "--no-show-raw-insn", obj], capture=True, check=True)
     found: list[str] = []
     section = "?"
     for line in res.stdout.splitlines():

@@ -107,7 +107,7 @@ class Workspace:
 
 def toolchain_id() -> str:
     """The compiler's version line: a different gcc means different objects."""
-    res = run(["gcc", "--version"], capture=True, mutating=False, timeout=30)
+    res = run(["gcc", "--version"], capture=True, timeout=30)
     return res.stdout.splitlines()[0] if res.ok and res.stdout else "unknown"
 
 

@@ -54,33 +54,6 @@ class CommandResult:
         return cmdline.shell_line(self.argv, cwd=self.cwd)
 
 
-# A dry-run recorder: when set (see `dry_run`), commands are recorded, not run.
-_dry_run_sink: list[str] | None = None
-_dry_lock = threading.Lock()
-
-
-class dry_run:
-    """Context manager: inside it, `run(..., mutating=True)` records the command instead.
-
-    Read-only commands (``mutating=False``, e.g. ``git rev-parse``) still run so
-    a dry run can plan from real data.
-    """
-
-    def __init__(self) -> None:
-        self.commands: list[str] = []
-
-    def __enter__(self) -> dry_run:
-        global _dry_run_sink
-        with _dry_lock:
-            _dry_run_sink = self.commands
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        global _dry_run_sink
-        with _dry_lock:
-            _dry_run_sink = None
-
-
 def run(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -92,7 +65,6 @@ def run(
     input: bytes | str | None = None,
     capture: bool = False,
     check: bool = False,
-    mutating: bool = True,
     on_line: Callable[[str], None] | None = None,
     stdout_file: IO[bytes] | None = None,
     stdin_file: IO[bytes] | int | None = None,
@@ -110,10 +82,6 @@ def run(
     """
     args = [os.fspath(a) for a in argv]
     cwd_s = os.fspath(cwd) if cwd is not None else None
-    if mutating and _dry_run_sink is not None:
-        _dry_run_sink.append((f"cd {shlex.quote(cwd_s)} && " if cwd_s else "") + shlex.join(args))
-        return CommandResult(tuple(args), cwd_s, 0, 0.0)
-
     full_env = dict(os.environ if env is None else env)
     if extra_env:
         full_env.update(extra_env)
@@ -202,6 +170,29 @@ def _run_captured(
     )
 
 
+def _open_log(log_path: str | os.PathLike[str] | None, args: list[str]) -> IO[bytes] | None:
+    """The command's log opened for appending, headed by the command line; None without one."""
+    if log_path is None:
+        return None
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    logf = open(log_path, "ab")  # noqa: SIM115 - the caller closes it when the command ends
+    logf.write(f"$ {shlex.join(args)}\n".encode())
+    logf.flush()
+    return logf
+
+
+def _pump(stream: IO[bytes], logf: IO[bytes] | None, tail: deque[str],
+          on_line: Callable[[str], None] | None) -> None:
+    """Copy the command's output to the log, the tail and ``on_line``, line by line."""
+    for raw in stream:
+        if logf is not None:
+            logf.write(raw)
+        line = raw.decode(errors="replace").rstrip("\n")
+        tail.append(line)
+        if on_line is not None:
+            on_line(line)
+
+
 def _run_streamed(
     args: list[str],
     cwd: str | None,
@@ -214,12 +205,7 @@ def _run_streamed(
     stdin_file: IO[bytes] | int | None = None,
 ) -> tuple[int, str, str, bool, list[str]]:
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    logf = None
-    if log_path is not None:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        logf = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below
-        logf.write(f"$ {shlex.join(args)}\n".encode())
-        logf.flush()
+    logf = _open_log(log_path, args)
     proc = subprocess.Popen(
         args,
         cwd=cwd,
@@ -243,20 +229,12 @@ def _run_streamed(
         timer.start()
     try:
         if input is not None and proc.stdin is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 proc.stdin.write(input)
                 proc.stdin.close()
-            except BrokenPipeError:
-                pass
         stream = proc.stderr if stdout_file is not None else proc.stdout
         assert stream is not None
-        for raw in stream:
-            if logf is not None:
-                logf.write(raw)
-            line = raw.decode(errors="replace").rstrip("\n")
-            tail.append(line)
-            if on_line is not None:
-                on_line(line)
+        _pump(stream, logf, tail, on_line)
         proc.wait()
     except BaseException:
         _kill_group(proc)

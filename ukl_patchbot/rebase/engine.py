@@ -84,7 +84,7 @@ def _upstream_hunks(ctx: _Ctx, path: str) -> tuple[Hunk, ...]:
     if path not in ctx.upstream_diffs:
         # Not stripped: a hunk may end in a blank context line (" ").
         text = gitops.git(ctx.mirror, "diff", "--no-color", "--no-renames", "-U3",
-                          ctx.old_sha, ctx.new_sha, "--", path, mutating=False).stdout
+                          ctx.old_sha, ctx.new_sha, "--", path).stdout
         files = series_mod.parse_diff(text, Path(f"upstream:{path}"))
         ctx.upstream_diffs[path] = files[0].hunks if files else ()
     return ctx.upstream_diffs[path]
@@ -104,7 +104,7 @@ def _explain(ctx: _Ctx, path: str, hunk: Hunk, lines: list[str] | None,
     if ctx.history and touching and ctx.old_sha:
         res = gitops.git(ctx.mirror, "log", "-s", "--format=COMMIT %h %s",
                          f"-L{start},{start + length - 1}:{path}",
-                         f"{ctx.old_sha}..{ctx.new_sha}", check=False, mutating=False)
+                         f"{ctx.old_sha}..{ctx.new_sha}", check=False)
         commits = tuple(ln[7:] for ln in res.stdout.splitlines() if ln.startswith("COMMIT "))
     return HunkResult(path, hunk.header, hunk.old_start, hunk.old_len, status, None, None,
                       tuple(hunk.old_lines), actual, excerpt, commits)
@@ -272,8 +272,7 @@ def rebase_series(
     gitops.prune_worktrees(mirror, cfg.work_dir / "worktrees")  # left by killed runs
     old_sha = gitops.rev_parse(mirror, f"refs/tags/{series.base}")
     history = bool(old_sha) and old_sha != new_sha and gitops.git(
-        mirror, "merge-base", "--is-ancestor", str(old_sha), new_sha, check=False,
-        mutating=False).ok
+        mirror, "merge-base", "--is-ancestor", str(old_sha), new_sha, check=False).ok
     notes: list[str] = []
     if old_sha is None:
         notes.append(f"old base {series.base} is not in the mirror: no upstream change detail")

@@ -110,7 +110,7 @@ def read_files(mirror: Path, commit: str, paths: list[str]) -> dict[str, tuple[s
     out: dict[str, tuple[str, bytes] | None] = {p: None for p in paths}
     if not paths:
         return out
-    listing = gitops.git(mirror, "ls-tree", "-z", commit, "--", *paths, mutating=False).stdout
+    listing = gitops.git(mirror, "ls-tree", "-z", commit, "--", *paths).stdout
     modes: dict[str, tuple[str, str]] = {}
     for rec in listing.split("\0"):
         if rec:
@@ -122,8 +122,7 @@ def read_files(mirror: Path, commit: str, paths: list[str]) -> dict[str, tuple[s
         return out
     with tempfile.TemporaryFile() as tmp:
         run(["git", "-C", str(mirror), "cat-file", "--batch"], stdout_file=tmp,
-            input="".join(f"{sha}\n" for _, sha in modes.values()), check=True, timeout=300,
-            mutating=False)
+            input="".join(f"{sha}\n" for _, sha in modes.values()), check=True, timeout=300)
         tmp.seek(0)
         data = tmp.read()
     at = 0
@@ -202,7 +201,7 @@ def _merge3(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, bool]:
             paths.append(str(Path(tmp) / name))
         with tempfile.TemporaryFile() as out:
             res = run(["git", "merge-file", "-p", "-L", "new tag", "-L", "old base", "-L",
-                       "patch", *paths], stdout_file=out, timeout=60, mutating=False)
+                       "patch", *paths], stdout_file=out, timeout=60)
             out.seek(0)
             merged = out.read()
     if res.returncode < 0 or res.returncode > 127:
@@ -294,7 +293,7 @@ def commit_message(patch: Patch) -> tuple[str, str, str, str]:
     with tempfile.TemporaryDirectory(prefix="patchbot-mailinfo-") as tmp:
         msg, diff = Path(tmp) / "msg", Path(tmp) / "patch"
         info = run(["git", "mailinfo", str(msg), str(diff)], input=patch.raw, capture=True,
-                   check=True, timeout=60, mutating=False).stdout
+                   check=True, timeout=60).stdout
         body = msg.read_text(errors="surrogateescape")
     fields = dict(line.split(": ", 1) for line in info.splitlines() if ": " in line)
     text = fields.get("Subject", "").strip() + "\n\n" + body

@@ -51,7 +51,7 @@ def refresh_commit(cfg: Config, component: str, tag: str) -> tuple[str | None, s
 
 def push_branch(cfg: Config, remote: str, commit: str, branch: str) -> bool:
     """Force-push ``commit`` as ``branch``; False when the remote already has exactly that."""
-    res = gitops.git(cfg.root, "ls-remote", remote, f"refs/heads/{branch}", mutating=False,
+    res = gitops.git(cfg.root, "ls-remote", remote, f"refs/heads/{branch}",
                      timeout=300)
     if res.stdout.split("\t", 1)[0].strip() == commit:
         return False
@@ -61,6 +61,5 @@ def push_branch(cfg: Config, remote: str, commit: str, branch: str) -> bool:
 
 
 def current_branch(cfg: Config) -> str:
-    res = gitops.git(cfg.root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False,
-                     mutating=False)
+    res = gitops.git(cfg.root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
     return res.stdout.strip() if res.ok and res.stdout.strip() else "main"

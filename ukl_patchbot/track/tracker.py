@@ -322,7 +322,7 @@ def track(cfg: Config, opts: TrackOptions, gh: GitHubClient | None, *,
                         hint="pass --repo OWNER/NAME (or set GITHUB_REPOSITORY) and "
                         "PATCHBOT_GITHUB_TOKEN or the App variables; --dry-run needs neither")
     if not opts.dry_run and not gitops.git(cfg.root, "rev-parse", "--show-toplevel",
-                                           check=False, mutating=False).ok:
+                                           check=False).ok:
         raise UserError(f"{cfg.root} is not a git checkout",
                         hint="patchbot track commits the refreshed series on top of the "
                         "checkout's HEAD and pushes it: run it in a clone of the repository")

@@ -63,7 +63,7 @@ def available(package: str, tag_prefix: str) -> list[DebVersion]:
 
     Newest first.
     """
-    res = run(["apt-cache", "madison", package], capture=True, timeout=120, mutating=False)
+    res = run(["apt-cache", "madison", package], capture=True, timeout=120)
     found: dict[str, str] = {}
     for line in res.stdout.splitlines():
         parts = [p.strip() for p in line.split("|")]

@@ -63,13 +63,8 @@ def git(
     input: bytes | str | None = None,
     extra_env: dict[str, str] | None = None,
     log_path: Path | None = None,
-    mutating: bool = True,
 ) -> CommandResult:
-    """Run ``git -C repo args...`` capturing output (or logging it when ``log_path`` is set).
-
-    ``mutating=False`` marks read-only commands, which still run inside a
-    `runner.dry_run` block.
-    """
+    """Run ``git -C repo args...`` capturing output (or logging it when ``log_path`` is set)."""
     env = bot_identity() | dict(extra_env or {})
     return run(
         ["git", "-C", str(repo), *args],
@@ -79,24 +74,18 @@ def git(
         check=check,
         input=input,
         extra_env=env,
-        mutating=mutating,
     )
 
 
 def out(repo: Path, *args: str, timeout: float = GIT_TIMEOUT) -> str:
     """stdout of a git command that must succeed, stripped."""
-    return git(repo, *args, timeout=timeout, mutating=False).stdout.strip()
+    return git(repo, *args, timeout=timeout).stdout.strip()
 
 
 def rev_parse(repo: Path, rev: str) -> str | None:
     """The commit ``rev`` names in ``repo``, or None if it names none."""
-    res = git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False,
-              mutating=False)
+    res = git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
     return res.stdout.strip() or None if res.ok else None
-
-
-def has_commit(repo: Path, sha: str) -> bool:
-    return git(repo, "cat-file", "-e", f"{sha}^{{commit}}", check=False, mutating=False).ok
 
 
 def list_tags(repo: Path) -> list[str]:
@@ -109,8 +98,7 @@ def list_tags(repo: Path) -> list[str]:
 
 def tag_message(repo: Path, tag: str) -> str:
     """The message of an annotated tag ('' for a lightweight one)."""
-    res = git(repo, "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}", check=False,
-              mutating=False)
+    res = git(repo, "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}", check=False)
     return res.stdout.strip()
 
 
@@ -350,7 +338,7 @@ def export_tree(mirror: Path, commitish: str, dest: Path) -> Path:
 def is_dirty(repo: Path, pathspec: str) -> list[str]:
     """Uncommitted changes (incl. untracked files) under ``pathspec``; [] if clean or no repo."""
     res = git(repo, "status", "--porcelain", "--untracked-files=all", "--", pathspec,
-              check=False, mutating=False)
+              check=False)
     if not res.ok:
         return []  # not a git checkout: nothing to protect against
     return [line for line in res.stdout.splitlines() if line.strip()]

@@ -38,11 +38,6 @@ class SyncResult:
     mirror: str
 
 
-def mirror_path(cfg: Config, component: str) -> Path:
-    cfg.component(component)  # unknown names are a UserError
-    return cfg.mirror_dir(component)
-
-
 def _lock_path(cfg: Config, component: str) -> Path:
     return cfg.mirror_dir(component).with_suffix(".lock")
 
@@ -118,8 +113,7 @@ def _sync_debian(
 
 
 def _remote_tags(mirror: Path, url: str, prefix: str) -> list[str]:
-    res = gitops.git(mirror, "ls-remote", "--tags", "--refs", url, timeout=600,
-                     mutating=False)
+    res = gitops.git(mirror, "ls-remote", "--tags", "--refs", url, timeout=600)
     tags = []
     for line in res.stdout.splitlines():
         ref = line.split("\t", 1)[-1]
