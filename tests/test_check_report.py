@@ -8,31 +8,32 @@ and review the diff.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.golden import check_golden
 from ukl_patchbot.check import console
 from ukl_patchbot.check import report as cr
-from ukl_patchbot.check.kbuild import (
-    BuildResult,
-    BuildStatus,
-    ConfigResult,
-    ConfigStatus,
-    DroppedOption,
-)
 from ukl_patchbot.check.report import (
     Attribution,
     CheckReport,
     PatchRow,
     RebaseSummary,
-    VariantResult,
     Verdict,
 )
-from ukl_patchbot.check.results import BootAttempt, BootResult, BootStatus
+from ukl_patchbot.check.results import (
+    BootAttempt,
+    BootResult,
+    BootStatus,
+    BuildResult,
+    BuildStatus,
+    ConfigResult,
+    ConfigStatus,
+    DroppedOption,
+    VariantResult,
+)
 
-GOLDEN = Path(__file__).parent / "data" / "golden"
 CONSOLE = Path(__file__).parent / "data" / "console"
 
 
@@ -134,12 +135,8 @@ CASES = {
 def test_markdown_and_json_match_golden(name: str) -> None:
     report = CASES[name]()
     md, js = cr.render_markdown(report), cr.render_json(report)
-    md_path, js_path = GOLDEN / f"check-{name}.md", GOLDEN / f"check-{name}.json"
-    if os.environ.get("PATCHBOT_REGEN_GOLDEN") == "1":
-        md_path.write_text(md)
-        js_path.write_text(js)
-    assert md == md_path.read_text()
-    assert js == js_path.read_text()
+    check_golden(f"check-{name}.md", md)
+    check_golden(f"check-{name}.json", js)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
+from tests.helpers.golden import check_golden
 from ukl_patchbot.rebase.report import (
     HunkResult,
     HunkStatus,
@@ -16,8 +15,6 @@ from ukl_patchbot.rebase.report import (
     render_markdown,
     summary_line,
 )
-
-GOLDEN = Path(__file__).parent / "golden"
 
 
 def sample() -> RebaseReport:
@@ -41,13 +38,6 @@ def sample() -> RebaseReport:
         ),
         notes=("old base has no history",), duration=0.25,
     )
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("PATCHBOT_UPDATE_GOLDEN") == "1":
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} changed; rerun with PATCHBOT_UPDATE_GOLDEN=1"
 
 
 def test_markdown_golden() -> None:
