@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.fakes_github import APP_ID, PAT, PAT_USER, FakeGitHub, PullRequest, fake_github
+from tests.helpers.fakes_github import APP_ID, PAT, PAT_USER, FakeGitHub, PullRequest, fake_github
 from ukl_patchbot.core.jobs import Annotation, Conclusion, Job, JobKind, JobOutcome, StatusLine
 from ukl_patchbot.github.client import Credentials, GitHubClient, ReportError, retry_wait
 from ukl_patchbot.github.publish import MARKER, MAX_ANNOTATIONS_PER_REQUEST, MAX_SUMMARY

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes_github import APP_ID, PAT, PAT_USER, FakeGitHub, PullRequest, fake_github
-from tests.octokit_specs import examples
-from tests.redis_server import redis_url
+from tests.helpers.fakes_github import APP_ID, PAT, PAT_USER, FakeGitHub, PullRequest, fake_github
+from tests.helpers.octokit_specs import examples
+from tests.helpers.redis_server import redis_url
 from ukl_patchbot.bot.jobqueue import JobQueue, Submitted, queue_url_from_env
 from ukl_patchbot.bot.ledger import JobState, Ledger, RedisKV, SqliteKV
 from ukl_patchbot.bot.routing import Command, Trigger
@@ -111,7 +111,7 @@ def test_pr_event_runs_one_check_and_reports_it(bot: Bot) -> None:
 
 def test_webhook_example_payload_end_to_end(bot: Bot, tmp_path: Path) -> None:
     """A real pull_request payload through the HTTP server, the queue and the worker."""
-    from tests.webhook_client import SECRET, deliver, start_server
+    from tests.helpers.webhook_client import SECRET, deliver, start_server
     from ukl_patchbot.bot.webhook import WebhookSettings
 
     ex = next(examples("pull_request", "opened"))
@@ -347,9 +347,9 @@ def test_queue_url_from_env(tmp_path: Path) -> None:
 
 
 def test_load_executor() -> None:
-    from tests import fake_pipeline
+    from tests.helpers import fake_pipeline
 
-    assert load_executor("tests.fake_pipeline:execute") is fake_pipeline.execute
+    assert load_executor("tests.helpers.fake_pipeline:execute") is fake_pipeline.execute
     with pytest.raises(UserError):
         load_executor("no_such_module_xyz:f")
     with pytest.raises(UserError):

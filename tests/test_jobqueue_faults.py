@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes_github import APP_ID, FakeGitHub, PullRequest, fake_github
+from tests.helpers.fakes_github import APP_ID, FakeGitHub, PullRequest, fake_github
 from tests.helpers.gitrepo import REPO_ROOT
-from tests.redis_server import redis_url
+from tests.helpers.redis_server import redis_url
 from ukl_patchbot.bot.jobqueue import JobQueue
 from ukl_patchbot.bot.ledger import JobState
 from ukl_patchbot.bot.routing import Command, Trigger
@@ -72,7 +72,7 @@ class Workers:
                 "--threads",
                 str(threads),
                 "--executor",
-                "tests.fake_pipeline:execute",
+                "tests.helpers.fake_pipeline:execute",
             ],
             cwd=self.tmp,
             env={**self.env, **env},

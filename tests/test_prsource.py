@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes_github import PAT, FakeGitHub, fake_github
+from tests.helpers.fakes_github import PAT, FakeGitHub, fake_github
 from tests.helpers.gitrepo import REPO_ROOT
 from ukl_patchbot.check import pipeline
 from ukl_patchbot.check import report as cr
@@ -355,7 +355,7 @@ def test_worker_reports_a_pr_whose_patch_escapes_the_tree(
     seen: list[tuple[Config, pipeline.CheckRequest]],
 ) -> None:
     """Webhook trigger → worker → execute_job (the default executor) → check run and comment."""
-    from tests.fakes_github import APP_ID, PullRequest
+    from tests.helpers.fakes_github import APP_ID, PullRequest
     from ukl_patchbot.bot.jobqueue import JobQueue
     from ukl_patchbot.bot.routing import Command, Trigger
     from ukl_patchbot.bot.worker import BotWorker, WorkerSettings

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes_github import APP_ID, APP_SLUG, PAT, FakeGitHub, fake_github
 from tests.helpers import realtrees
+from tests.helpers.fakes_github import APP_ID, APP_SLUG, PAT, FakeGitHub, fake_github
 from tests.helpers.gitrepo import git
 from ukl_patchbot.core import config
 from ukl_patchbot.core.errors import InfraError, UserError

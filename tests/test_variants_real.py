@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel_helpers import mini_initramfs
+from tests.helpers.kernel_helpers import mini_initramfs
 from ukl_patchbot.check import boot, variants
 from ukl_patchbot.check.results import BootStatus, BuildStatus, ConfigStatus, FindingKind
 from ukl_patchbot.core.cache import ContentCache

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.octokit_specs import examples, webhook_spec
-from tests.webhook_client import SECRET, RunningServer, deliver, sign, start_server, webhook_server
+from tests.helpers.octokit_specs import examples, webhook_spec
+from tests.helpers.webhook_client import SECRET, RunningServer, deliver, sign, start_server, webhook_server
 from ukl_patchbot.bot.jobqueue import JobQueue
 from ukl_patchbot.bot.routing import Command, Trigger
 from ukl_patchbot.bot.webhook import WebhookSettings, signature_ok
@@ -268,7 +268,7 @@ def test_queue_failure_is_503_and_redelivery_is_accepted(tmp_path: Path) -> None
             raise InfraError("disk full")
         return str(queue.submit_trigger(t))
 
-    from tests.webhook_client import start_app
+    from tests.helpers.webhook_client import start_app
     from ukl_patchbot.bot.webhook import create_app
 
     app = create_app(WebhookSettings(secret=SECRET.encode()), flaky)

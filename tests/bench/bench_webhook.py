@@ -30,8 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.octokit_specs import examples
-from tests.webhook_client import SECRET, deliver, sign, start_app
+from tests.helpers.octokit_specs import examples
+from tests.helpers.webhook_client import SECRET, deliver, sign, start_app
 
 
 def plan(n: int) -> list[tuple[str, dict[str, Any]]]:

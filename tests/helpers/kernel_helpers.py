@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-MINI_INIT = Path(__file__).parent / "data" / "mini_init.c"
+MINI_INIT = Path(__file__).resolve().parents[1] / "data" / "mini_init.c"
 
 
 def build_mini_init(dest: Path, *defines: str) -> Path:

@@ -4,7 +4,7 @@ It keeps just enough state (pull requests, collaborators, comments, check
 runs, statuses, App installation tokens) to answer what the bot asks, checks
 authentication like GitHub does (JWT for App endpoints, tokens elsewhere),
 and checks *every* request against GitHub's REST description
-(`tests.octokit_specs.RestSpec`): unknown operations and invalid bodies are
+(`tests.helpers.octokit_specs.RestSpec`): unknown operations and invalid bodies are
 collected in ``violations``, which the fixture asserts empty at teardown.
 
 Faults are injected per route: ``fail("POST", r"/issues/\\d+/comments$", 502,
@@ -34,7 +34,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.octokit_specs import RestSpec, rest_spec
+from tests.helpers.octokit_specs import RestSpec, rest_spec
 
 APP_ID = 4242
 APP_SLUG = "ukl-patchbot"

@@ -24,7 +24,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
-OCTOKIT = Path(__file__).resolve().parent / "npm" / "node_modules" / "@octokit"
+OCTOKIT = Path(__file__).resolve().parents[1] / "npm" / "node_modules" / "@octokit"
 REST_SPEC = OCTOKIT / "openapi" / "generated" / "api.github.com.json"
 WEBHOOK_SPEC = OCTOKIT / "openapi-webhooks" / "generated" / "api.github.com.json"
 WEBHOOK_EXAMPLES = OCTOKIT / "webhooks-examples" / "api.github.com" / "index.json"
