@@ -19,6 +19,8 @@ from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import InfraError, PatchbotError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome, StatusLine
 from ukl_patchbot.dispatch import prsource
+from ukl_patchbot.history import record as history_record  # issue 14
+from ukl_patchbot.history.model import Source  # issue 14
 from ukl_patchbot.rebase import engine as rebase
 from ukl_patchbot.rebase import report as rebase_report
 from ukl_patchbot.upstream import mirror as upstream
@@ -56,6 +58,7 @@ def execute_job(job: Job, cfg: Config) -> JobOutcome:
         return JobOutcome(job, Conclusion.ERROR, "patchbot could not run the check",
                           f"patchbot could not produce a result:\n\n```\n{exc}\n```\n")
 
+    bot_cfg = cfg  # issue 14: the history is where the bot's config says, never a PR's
     if job.repo and job.head_sha:
         try:
             cfg = prsource.pr_config(cfg, job.repo, job.head_sha)
@@ -71,7 +74,9 @@ def execute_job(job: Job, cfg: Config) -> JobOutcome:
                                glibc_tag=job.tag)
         else:
             req = pipeline.CheckRequest(tag=job.tag)
-        return outcome_for(job, pipeline.run_check(cfg, req))
+        # issue 14: run and record in the results history
+        return outcome_for(job, history_record.checked(cfg, req, source=Source.WORKER, job=job,
+                                                       history_cfg=bot_cfg))
     except PatchbotError as exc:
         return error(exc)
 

@@ -128,7 +128,12 @@ def check_tag(job: Job, cfg: Config, progress: Progress | None = None) -> JobOut
                                         glibc_tag=job.tag)
         else:
             req = pipeline.CheckRequest(tag=job.tag)
-        return execute.outcome_for(job, pipeline.run_check(cfg, req, progress=progress))
+        # issue 14: run and record in the results history
+        from ukl_patchbot.history import record as history_record
+        from ukl_patchbot.history.model import Source
+
+        report = history_record.checked(cfg, req, source=Source.TRACK, job=job, progress=progress)
+        return execute.outcome_for(job, report)
     except PatchbotError as exc:
         log.warning("check of %s %s failed: %s", job.component, job.tag, exc)
         return JobOutcome(job, Conclusion.ERROR, "patchbot could not run the check",
