@@ -67,8 +67,11 @@ def report(tag: str = "v6.1.192", *, classic: VariantResult | None = None,
                        f"patchbot check {tag}", out, 300.0, False, accel)
 
 
-def hostile() -> CheckReport:
-    """A failing check whose PR-controlled text (patch name, finding) carries markup."""
+HOSTILE_TAG = f"v6.1.193-{XSS}"
+
+
+def hostile(tag: str = HOSTILE_TAG) -> CheckReport:
+    """A failing check whose outside text (tag, patch name, finding) carries markup."""
     bad = finding(FindingKind.WARNING, f"WARNING: {XSS}", "warning-deadbeef")
-    return report("v6.1.193", patch_name=f"0001-{XSS}.patch",
+    return report(tag, patch_name=f"0001-{XSS}.patch",
                   ukl=variant("ukl", ok=False, findings=(bad,)))

@@ -67,7 +67,8 @@ def render_svg(plot: Plot, points: Sequence[TrendPoint]) -> str:
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    tags = [p.tag for p in points]
+    # A tag is outside text: cut it short so a long one cannot squeeze the plot away.
+    tags = [p.tag if len(p.tag) <= 20 else p.tag[:19] + "…" for p in points]
     with _LOCK, rc_context({"svg.fonttype": "none", "svg.hashsalt": f"patchbot-{plot.slug}",
                             "font.size": 9}):
         fig = Figure(figsize=(8.0, 3.0), layout="constrained")

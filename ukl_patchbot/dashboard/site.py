@@ -30,7 +30,7 @@ def write_site(store: HistoryStore, out: Path) -> int:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         (tmp / MARKER).write_text("written by `patchbot dashboard`; replaced on each run\n")
-        shutil.copytree(render.STATIC_DIR, tmp / "static")
+        shutil.copytree(render.STATIC_DIR, tmp / "assets")
         (tmp / "index.html").write_text(render.matrix_page(checks))
         (tmp / "trends.html").write_text(render.trends_page(checks))
         (tmp / "findings.html").write_text(render.findings_page(checks))

@@ -95,8 +95,9 @@ def blueprint(store: LazyStore) -> Blueprint:
         resp.headers["Content-Type"] = "text/plain; charset=utf-8"
         return resp
 
-    @bp.get("/static/<path:name>")
-    def static(name: str) -> Response:
+    # Not /static: the webhook's Flask app keeps that route for itself.
+    @bp.get("/assets/<path:name>")
+    def assets(name: str) -> Response:
         return send_from_directory(render.STATIC_DIR, name)
 
     @bp.after_request

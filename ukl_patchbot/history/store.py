@@ -18,7 +18,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ukl_patchbot.core.config import CONFIG_NAME, Config
@@ -109,7 +109,7 @@ class HistoryStore:
             yield conn
 
     def record(self, rec: CheckRecord) -> int:
-        """Write ``rec``, replacing an earlier record with the same run key; returns its id."""
+        """Write ``rec``; an earlier record with the same run key keeps its id, takes the new content."""
         for attempt in (1, 2):
             try:
                 with self._tx() as conn:
@@ -123,11 +123,6 @@ class HistoryStore:
     def _replace(self, conn: Connection, rec: CheckRecord) -> int:
         old = conn.execute(select(schema.checks.c.id)
                            .where(schema.checks.c.run_key == rec.run_key)).scalar()
-        if old is not None:
-            conn.execute(delete(schema.findings).where(schema.findings.c.check_id == old))
-            conn.execute(delete(schema.check_variants)
-                         .where(schema.check_variants.c.check_id == old))
-            conn.execute(delete(schema.checks).where(schema.checks.c.id == old))
         o = rec.origin
         row = {
             "run_key": rec.run_key, "recorded_at": rec.recorded_at, "source": o.source.value,
@@ -141,8 +136,16 @@ class HistoryStore:
             "logs": json.dumps([list(x) for x in rec.logs]), "repo": o.repo, "pr": o.pr,
             "head_sha": o.head_sha, "report_md": rec.report_md,
         }
-        check_id = int(conn.execute(insert(schema.checks).values(**row)
-                                    .returning(schema.checks.c.id)).scalar_one())
+        if old is None:
+            check_id = int(conn.execute(insert(schema.checks).values(**row)
+                                        .returning(schema.checks.c.id)).scalar_one())
+        else:  # the same check again: its id (and links to it) stay, its content is replaced
+            check_id = int(old)
+            conn.execute(delete(schema.findings).where(schema.findings.c.check_id == check_id))
+            conn.execute(delete(schema.check_variants)
+                         .where(schema.check_variants.c.check_id == check_id))
+            conn.execute(update(schema.checks).where(schema.checks.c.id == check_id)
+                         .values(**row))
         if rec.variants:
             conn.execute(insert(schema.check_variants), [
                 {"check_id": check_id, **{k: getattr(v, k) for k in VariantRecord.__annotations__}}
