@@ -30,12 +30,12 @@ checks = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False, index=True),
     Column("source", String(16), nullable=False),  # cli | worker | track
     Column("component", String(32), nullable=False),
-    Column("tag", String(128), nullable=False, index=True),
-    Column("line", String(32), nullable=True),  # "6.1" for v6.1.192
-    Column("glibc_tag", String(128), nullable=True),
-    Column("linux_series", String(64), nullable=True),  # series digests
-    Column("glibc_series", String(64), nullable=True),
-    Column("tree_id", String(64), nullable=True),
+    Column("tag", Text, nullable=False, index=True),
+    Column("line", Text, nullable=True),  # "6.1" for v6.1.192
+    Column("glibc_tag", Text, nullable=True),
+    Column("linux_series", Text, nullable=True),  # series digests
+    Column("glibc_series", Text, nullable=True),
+    Column("tree_id", Text, nullable=True),
     Column("verdict", String(16), nullable=False),  # pass | fail | flaky | error
     Column("attribution", String(32), nullable=False),
     Column("attribution_text", Text, nullable=False),
@@ -46,9 +46,9 @@ checks = Table(
     Column("from_cache", Boolean, nullable=False),
     Column("out_dir", Text, nullable=True),
     Column("logs", Text, nullable=False),  # JSON list of [label, path]
-    Column("repo", String(256), nullable=True),
+    Column("repo", Text, nullable=True),
     Column("pr", Integer, nullable=True),
-    Column("head_sha", String(64), nullable=True),
+    Column("head_sha", Text, nullable=True),
     Column("report_md", Text, nullable=False),
 )
 

@@ -1,5 +1,8 @@
 """The first history schema: checks, their variants and their findings.
 
+Outside text (tags, tree ids, repository names) is TEXT: PostgreSQL refuses over-long
+VARCHARs where SQLite does not, and recording must not fail on a long tag.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-30
@@ -24,12 +27,12 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("component", sa.String(32), nullable=False),
-        sa.Column("tag", sa.String(128), nullable=False),
-        sa.Column("line", sa.String(32), nullable=True),
-        sa.Column("glibc_tag", sa.String(128), nullable=True),
-        sa.Column("linux_series", sa.String(64), nullable=True),
-        sa.Column("glibc_series", sa.String(64), nullable=True),
-        sa.Column("tree_id", sa.String(64), nullable=True),
+        sa.Column("tag", sa.Text, nullable=False),
+        sa.Column("line", sa.Text, nullable=True),
+        sa.Column("glibc_tag", sa.Text, nullable=True),
+        sa.Column("linux_series", sa.Text, nullable=True),
+        sa.Column("glibc_series", sa.Text, nullable=True),
+        sa.Column("tree_id", sa.Text, nullable=True),
         sa.Column("verdict", sa.String(16), nullable=False),
         sa.Column("attribution", sa.String(32), nullable=False),
         sa.Column("attribution_text", sa.Text, nullable=False),
@@ -40,9 +43,9 @@ def upgrade() -> None:
         sa.Column("from_cache", sa.Boolean, nullable=False),
         sa.Column("out_dir", sa.Text, nullable=True),
         sa.Column("logs", sa.Text, nullable=False),
-        sa.Column("repo", sa.String(256), nullable=True),
+        sa.Column("repo", sa.Text, nullable=True),
         sa.Column("pr", sa.Integer, nullable=True),
-        sa.Column("head_sha", sa.String(64), nullable=True),
+        sa.Column("head_sha", sa.Text, nullable=True),
         sa.Column("report_md", sa.Text, nullable=False),
     )
     op.create_index("ix_checks_recorded_at", "checks", ["recorded_at"])
