@@ -100,6 +100,10 @@ def blueprint(store: LazyStore) -> Blueprint:
     def assets(name: str) -> Response:
         return send_from_directory(render.STATIC_DIR, name)
 
+    @bp.get("/favicon.ico")  # asked for by browsers on pages without <link rel=icon> (logs)
+    def favicon() -> Response:
+        return send_from_directory(render.STATIC_DIR, "favicon.svg", mimetype="image/svg+xml")
+
     @bp.after_request
     def headers(resp: Response) -> Response:
         resp.headers["Content-Security-Policy"] = CSP
