@@ -75,17 +75,16 @@ def check_href(check: CheckRecord) -> str:
     return f"checks/{check.id}.html"
 
 
-def _tag_key(tag: str) -> tuple[int, versions.Version | None, str]:
-    v = versions.tag_version(tag, "v") or versions.parse(tag)
-    return (0, None, tag) if v is None else (1, v, tag)
+def _tag_version(tag: str) -> versions.Version | None:
+    return versions.tag_version(tag, "v") or versions.parse(tag)
 
 
 def sort_tags(tags: Iterable[str], *, newest_first: bool) -> list[str]:
     """Tags in version order (tags that name no version sort last, by name)."""
-    known = sorted({t for t in tags if _tag_key(t)[1] is not None},
-                   key=lambda t: _tag_key(t)[1], reverse=newest_first)  # type: ignore[arg-type, return-value]
-    unknown = sorted({t for t in tags if _tag_key(t)[1] is None})
-    return known + unknown
+    parsed = {t: _tag_version(t) for t in set(tags)}
+    known = sorted((t for t, v in parsed.items() if v is not None),
+                   key=lambda t: (parsed[t], t), reverse=newest_first)
+    return known + sorted(t for t, v in parsed.items() if v is None)
 
 
 def _line_key(line: str) -> tuple[int, ...]:

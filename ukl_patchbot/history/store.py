@@ -8,6 +8,7 @@ share one history.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 URL_ENV = "PATCHBOT_HISTORY_URL"
 SQLITE_NAME = "history.sqlite"
 MIGRATIONS = "ukl_patchbot.history:migrations"
+_VARIANT_FIELDS = tuple(f.name for f in dataclasses.fields(VariantRecord))
+_FINDING_FIELDS = tuple(f.name for f in dataclasses.fields(FindingRecord))
 
 
 def history_url(cfg: Config, env: Mapping[str, str] | None = None) -> str:
@@ -148,11 +151,11 @@ class HistoryStore:
                          .values(**row))
         if rec.variants:
             conn.execute(insert(schema.check_variants), [
-                {"check_id": check_id, **{k: getattr(v, k) for k in VariantRecord.__annotations__}}
+                {"check_id": check_id, **{k: getattr(v, k) for k in _VARIANT_FIELDS}}
                 for v in rec.variants])
         if rec.findings:
             conn.execute(insert(schema.findings), [
-                {"check_id": check_id, **{k: getattr(f, k) for k in FindingRecord.__annotations__}}
+                {"check_id": check_id, **{k: getattr(f, k) for k in _FINDING_FIELDS}}
                 for f in rec.findings])
         return check_id
 
@@ -172,19 +175,19 @@ class HistoryStore:
             variants: dict[int, list[VariantRecord]] = {i: [] for i in ids}
             found: dict[int, list[FindingRecord]] = {i: [] for i in ids}
             if ids:
-                vq = select(schema.check_variants).order_by(schema.check_variants.c.id)
-                fq = select(schema.findings).order_by(schema.findings.c.id)
+                vt, ft = schema.check_variants.c, schema.findings.c
+                # Columns in dataclass field order: rows become records positionally (fast).
+                vq = select(vt.check_id, *(vt[k] for k in _VARIANT_FIELDS)).order_by(vt.id)
+                fq = select(ft.check_id, *(ft[k] for k in _FINDING_FIELDS)).order_by(ft.id)
                 if check_id is not None or limit is not None:
-                    vq = vq.where(schema.check_variants.c.check_id.in_(ids))
-                    fq = fq.where(schema.findings.c.check_id.in_(ids))
-                for v in conn.execute(vq).mappings():
-                    if v["check_id"] in variants:
-                        variants[v["check_id"]].append(VariantRecord(
-                            **{k: v[k] for k in VariantRecord.__annotations__}))
-                for f in conn.execute(fq).mappings():
-                    if f["check_id"] in found:
-                        found[f["check_id"]].append(FindingRecord(
-                            **{k: f[k] for k in FindingRecord.__annotations__}))
+                    vq = vq.where(vt.check_id.in_(ids))
+                    fq = fq.where(ft.check_id.in_(ids))
+                for cid, *vals in conn.execute(vq):
+                    if cid in variants:
+                        variants[cid].append(VariantRecord(*vals))
+                for cid, *vals in conn.execute(fq):
+                    if cid in found:
+                        found[cid].append(FindingRecord(*vals))
         return [_record(r, variants[r["id"]], found[r["id"]]) for r in rows]
 
     def count(self) -> int:
