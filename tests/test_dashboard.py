@@ -170,3 +170,26 @@ def test_dashboard_command_writes_the_site(tmp_path: Path, monkeypatch: pytest.M
     assert f"6 checks from {url}" in capsys.readouterr().out
     assert "v6.1.192" in (tmp_path / "pub" / "index.html").read_text()
     assert reports.XSS not in (tmp_path / "pub" / "findings.html").read_text()
+
+
+def test_served_trends_are_drawn_again_only_when_the_history_changes(
+        hist: store.HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[int] = []
+    real = render.trends_page
+
+    def counting(checks: list) -> str:  # type: ignore[type-arg]
+        drawn.append(len(checks))
+        return real(checks)
+
+    monkeypatch.setattr(render, "trends_page", counting)
+    client = _client(hist)
+    first = client.get("/trends.html").data  # type: ignore[attr-defined]
+    assert client.get("/trends.html").data == first  # type: ignore[attr-defined]
+    assert drawn == [6]
+    from datetime import UTC, datetime
+
+    from ukl_patchbot.history import model
+    hist.record(model.record_of(reports.report("v6.1.194"), model.Origin(model.Source.CLI), {},
+                                datetime.now(UTC)))
+    assert b"v6.1.194" in client.get("/trends.html").data  # type: ignore[attr-defined]
+    assert drawn == [6, 7]

@@ -67,9 +67,20 @@ def blueprint(store: LazyStore) -> Blueprint:
     def matrix() -> Response:
         return _html(render.matrix_page(history().checks()))
 
+    trends_cache: dict[object, str] = {}
+
     @bp.get("/trends.html")
     def trends() -> Response:
-        return _html(render.trends_page(history().checks()))
+        # The plots cost a fraction of a second of CPU: drawn again only when the
+        # history changed, so reloading the page cannot keep the server busy.
+        h = history()
+        key = h.version()
+        page = trends_cache.get(key)
+        if page is None:
+            page = render.trends_page(h.checks())
+            trends_cache.clear()
+            trends_cache[key] = page
+        return _html(page)
 
     @bp.get("/findings.html")
     def findings() -> Response:

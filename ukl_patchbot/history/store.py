@@ -15,7 +15,7 @@ import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,9 +161,14 @@ class HistoryStore:
 
     def checks(self, *, limit: int | None = None, with_report: bool = False,
                check_id: int | None = None) -> list[CheckRecord]:
-        """Recorded checks, newest first, with their variants and findings."""
+        """Recorded checks, newest first, with their variants and findings.
+
+        The report and the log list, needed only for a check's own page, are read
+        with ``with_report`` (the matrix of 500 checks stays fast without them).
+        """
         c = schema.checks.c
-        cols = [col for col in schema.checks.c if with_report or col.name != "report_md"]
+        heavy = ("report_md", "logs")
+        cols = [col for col in schema.checks.c if with_report or col.name not in heavy]
         q = select(*cols).order_by(c.recorded_at.desc(), c.id.desc())
         if check_id is not None:
             q = q.where(c.id == check_id)
@@ -197,6 +202,16 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(schema.checks)).scalar_one())
 
+    def version(self) -> tuple[int, int | None, datetime | None]:
+        """Changes whenever a check is recorded or replaced (for caching rendered pages)."""
+        from sqlalchemy import func
+
+        c = schema.checks.c
+        with self.engine.connect() as conn:
+            n, top, last = conn.execute(select(func.count(), func.max(c.id),
+                                               func.max(c.recorded_at))).one()
+        return int(n), top, last
+
     def check(self, check_id: int) -> CheckRecord | None:
         """One check with its report, or None."""
         found = self.checks(check_id=check_id, with_report=True)
@@ -217,7 +232,7 @@ def _record(r: Any, variants: list[VariantRecord], found: list[FindingRecord]) -
         syscall_ratio=r["syscall_ratio"], accel=r["accel"], duration=r["duration"],
         from_cache=bool(r["from_cache"]), out_dir=r["out_dir"],
         report_md=r.get("report_md") or "",
-        logs=tuple((str(a), str(b)) for a, b in json.loads(r["logs"])),
+        logs=tuple((str(a), str(b)) for a, b in json.loads(r.get("logs") or "[]")),
         variants=tuple(variants), findings=tuple(found), id=r["id"])
 
 
