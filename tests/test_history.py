@@ -158,3 +158,18 @@ def test_cli_check_records_and_history_off_records_nothing(
     monkeypatch.setenv("PATCHBOT_HISTORY", "off")
     record.checked(cfg, pipeline.CheckRequest(tag="v6.1.191"), source=Source.CLI)
     assert [c.tag for c in store.open_for(cfg).checks()] == ["v6.1.190"]
+
+
+def test_a_cached_answer_does_not_replace_the_run_that_measured(tmp_path: Path) -> None:
+    cfg = Config(root=tmp_path, cache_dir=tmp_path / "cache")
+    measured = reports.report()
+    first = record.record_check(cfg, measured, CLI)
+    again = record.record_check(cfg, replace(measured, from_cache=True, duration=2.0), CLI)
+    h = store.open_for(cfg)
+    assert first == again and h.count() == 1
+    kept = h.check(first)  # type: ignore[arg-type]
+    assert kept is not None and kept.duration == 300.0 and not kept.from_cache
+    h.close()
+    # A cached answer with nothing recorded before (e.g. the worker reusing a CLI run) is kept.
+    other = Origin(Source.WORKER, "job-x")
+    assert record.record_check(cfg, replace(measured, from_cache=True), other) != first

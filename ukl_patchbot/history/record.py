@@ -62,7 +62,7 @@ def record_check(history_cfg: Config, report: CheckReport, origin: Origin,
                         tag_prefix=prefix)
         store = open_for(history_cfg)
         try:
-            check_id = store.record(rec)
+            check_id = store.record(rec, keep_existing=report.from_cache)
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001 - recording must never turn a check into a failure

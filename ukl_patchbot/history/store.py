@@ -111,21 +111,27 @@ class HistoryStore:
         with self.engine.begin() as conn:
             yield conn
 
-    def record(self, rec: CheckRecord) -> int:
-        """Write ``rec``; an earlier record with the same run key keeps its id, takes the new content."""
+    def record(self, rec: CheckRecord, *, keep_existing: bool = False) -> int:
+        """Write ``rec``; an earlier record with the same run key keeps its id, takes the new content.
+
+        With ``keep_existing`` an earlier record stays as it is (a check answered
+        from the cache must not replace the run that measured it).
+        """
         for attempt in (1, 2):
             try:
                 with self._tx() as conn:
-                    return self._replace(conn, rec)
+                    return self._replace(conn, rec, keep_existing)
             except IntegrityError:
                 # Another machine recorded the same run key between our delete and insert.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    def _replace(self, conn: Connection, rec: CheckRecord) -> int:
+    def _replace(self, conn: Connection, rec: CheckRecord, keep_existing: bool) -> int:
         old = conn.execute(select(schema.checks.c.id)
                            .where(schema.checks.c.run_key == rec.run_key)).scalar()
+        if old is not None and keep_existing:
+            return int(old)
         o = rec.origin
         row = {
             "run_key": rec.run_key, "recorded_at": rec.recorded_at, "source": o.source.value,
