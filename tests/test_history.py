@@ -173,3 +173,23 @@ def test_a_cached_answer_does_not_replace_the_run_that_measured(tmp_path: Path) 
     # A cached answer with nothing recorded before (e.g. the worker reusing a CLI run) is kept.
     other = Origin(Source.WORKER, "job-x")
     assert record.record_check(cfg, replace(measured, from_cache=True), other) != first
+
+
+def test_postgres_urls_mean_psycopg() -> None:
+    assert store.normalize_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert store.normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert store.normalize_url("sqlite:////x") == "sqlite:////x"
+
+
+def test_processes_opening_a_new_history_at_once_all_succeed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    code = ("import sys; from ukl_patchbot.history import store; "
+            "h = store.open_store(sys.argv[1]); print(h.count())")
+    procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in results]
+    assert [out.strip() for out, _ in results] == ["0"] * 4

@@ -68,3 +68,32 @@ def test_the_same_job_from_two_machines_is_recorded_once(pg_url: str) -> None:
     assert [c.tag for c in stores[0].checks() if c.tag == "v6.1.200"] == ["v6.1.200"]
     for h in stores:
         h.close()
+
+
+def test_workers_opening_a_new_history_at_once_migrate_it_once(pg_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE race"))
+    admin.dispose()
+    url = pg_url.rsplit("/", 1)[0] + "/race"
+    barrier = threading.Barrier(4)
+    opened: list[int] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        barrier.wait()
+        try:
+            h = store.open_store(url)
+            opened.append(h.count())
+            h.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and opened == [0, 0, 0, 0]

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import threading
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 URL_ENV = "PATCHBOT_HISTORY_URL"
 SQLITE_NAME = "history.sqlite"
 MIGRATIONS = "ukl_patchbot.history:migrations"
+_IN_PROCESS = threading.Lock()
 _VARIANT_FIELDS = tuple(f.name for f in dataclasses.fields(VariantRecord))
 _FINDING_FIELDS = tuple(f.name for f in dataclasses.fields(FindingRecord))
 
@@ -91,6 +93,26 @@ def migrate(conn: Connection) -> None:
     acfg.attributes["connection"] = conn
     command.upgrade(acfg, "head")
     conn.commit()
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """This process's migration lock and, for SQLite, a file lock beside the database: SQLite DDL takes no lock up front, so two
+    processes opening a new history at once would both create its tables. (PostgreSQL takes
+    an advisory lock in the migration environment instead.)"""
+    # Alembic runs its env.py through module-level proxies: one migration per process at a time.
+    with _IN_PROCESS:
+        if not url.startswith("sqlite:///"):
+            yield
+            return
+        import fcntl
+
+        with open(url.removeprefix("sqlite:///") + ".migrate-lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class HistoryStore:
@@ -242,10 +264,25 @@ def _record(r: Any, variants: list[VariantRecord], found: list[FindingRecord]) -
         variants=tuple(variants), findings=tuple(found), id=r["id"])
 
 
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean our PostgreSQL driver (psycopg 3)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url.removeprefix(plain)
+    return url
+
+
 def open_store(url: str) -> HistoryStore:
     """Connect to the history at ``url`` and migrate it to the newest schema."""
+    url = normalize_url(url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql+psycopg://"):
+        try:
+            import psycopg  # noqa: F401 - the driver SQLAlchemy loads for this URL
+        except ImportError:
+            raise UserError("the PostgreSQL history needs psycopg",
+                            hint="reinstall: .venv/bin/pip install -e .") from None
     try:
         engine = create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -255,7 +292,7 @@ def open_store(url: str) -> HistoryStore:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
-        with engine.connect() as conn:
+        with _migration_lock(url), engine.connect() as conn:
             migrate(conn)
     except SQLAlchemyError as exc:
         engine.dispose()
