@@ -7,7 +7,9 @@ per tag, some failures and flaky passes), then times, each the median of
                 the floor for any page built from the history
   matrix        `HistoryStore.checks()` + the matrix view + the HTML page
   served        GET / through the dashboard blueprint (Flask test client)
-and prints the ratios to the bare read. Goal: matrix under 200 ms for 500 checks.
+and prints wall and CPU time (this shared machine is often loaded several times
+over: CPU time is what a render costs, wall time what it took in this run) and the
+CPU ratios to the bare read. Goal: matrix under 200 ms for 500 checks.
 
 With --screenshot PNG, also writes the static site and saves chromium
 screenshots of its matrix and trends pages (PNG and PNG with -trends).
@@ -56,13 +58,16 @@ def seed(h: store.HistoryStore, n: int) -> None:
                                  t0 + timedelta(hours=i)))
 
 
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    times = []
+def median_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median wall and CPU time of ``fn`` in ms (CPU time: what the render costs on an idle
+    machine; wall time: what it took here, with whatever else the machine was running)."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def screenshots(h: store.HistoryStore, png: Path, work: Path) -> None:
@@ -108,20 +113,22 @@ def main() -> int:
             return r.data
 
         matrix()  # templates compiled, modules imported
-        b, m, s = (median_ms(f, args.repeat) for f in (bare, matrix, served))
+        (bw, bc), (mw, mc), (sw, sc) = (median_ms(f, args.repeat) for f in (bare, matrix, served))
         rows = sum(len(g.rows) for g in views.matrix(h.checks()).groups)
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"matrix of {rows} tags from {args.checks} checks (median of {args.repeat}; "
               f"load average {load} on {os.cpu_count()} CPUs):")
-        print(f"  bare sqlite3 read  {b:7.1f} ms")
-        print(f"  matrix page        {m:7.1f} ms  ({m / b:.1f}x bare)")
-        print(f"  served GET /       {s:7.1f} ms  ({s / b:.1f}x bare)")
-        print(f"goal: matrix under 200 ms: {'met' if m < 200 else 'MISSED'}")
+        print("                      wall ms   CPU ms   CPU vs bare")
+        print(f"  bare sqlite3 read  {bw:8.1f} {bc:8.1f}")
+        print(f"  matrix page        {mw:8.1f} {mc:8.1f}   {mc / bc:5.1f}x")
+        print(f"  served GET /       {sw:8.1f} {sc:8.1f}   {sc / bc:5.1f}x")
+        met = mc < 200
+        print(f"goal: matrix under 200 ms of CPU: {'met' if met else 'MISSED'}")
         if args.screenshot:
             screenshots(h, args.screenshot, Path(tmp))
             print(f"screenshots: {args.screenshot}")
         h.close()
-    return 0 if m < 200 else 1
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
