@@ -193,3 +193,18 @@ def test_served_trends_are_drawn_again_only_when_the_history_changes(
                                 datetime.now(UTC)))
     assert b"v6.1.194" in client.get("/trends.html").data  # type: ignore[attr-defined]
     assert drawn == [6, 7]
+
+
+def test_dashboard_and_webhook_share_the_serve_app(hist: store.HistoryStore) -> None:
+    from ukl_patchbot.bot.webhook import WebhookSettings, create_app
+
+    submitted: list[object] = []
+    app = create_app(WebhookSettings(secret=b"s"), lambda t: submitted.append(t) or "queued")
+    web.register(app, lambda: hist)
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/webhook", data=b"{}").status_code == 401  # still verified first
+    assert b"v6.12.9" in client.get("/").data
+    css = client.get("/assets/style.css")
+    assert css.status_code == 200 and b".pass" in css.data
+    assert submitted == []
