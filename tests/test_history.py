@@ -181,6 +181,7 @@ def test_postgres_urls_mean_psycopg() -> None:
     assert store.normalize_url("sqlite:////x") == "sqlite:////x"
 
 
+@pytest.mark.slow  # four Python processes: ~3 s idle, 13 s on a loaded machine
 def test_processes_opening_a_new_history_at_once_all_succeed(tmp_path: Path) -> None:
     import subprocess
     import sys
