@@ -11,6 +11,9 @@ DEBS=(
   libelf-dev libssl-dev ccache xz-utils zstd
   qemu-system-x86 dpkg-dev binutils
   redis-server
+  # the results history's PostgreSQL backend is tested against a real server;
+  # the dashboard's pages are tested in a real browser (chromium via chromium-driver)
+  postgresql chromium chromium-driver
 )
 # The test oracles come from npm; a machine with a node of its own keeps it.
 command -v npm >/dev/null 2>&1 || DEBS+=(nodejs npm)

@@ -18,6 +18,8 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.delenv("PATCHBOT_CACHE_DIR", raising=False)
+    # issue 14: checks are recorded in the results history; never in the shared test cache
+    monkeypatch.setenv("PATCHBOT_HISTORY_URL", f"sqlite:///{home / 'history.sqlite'}")
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")

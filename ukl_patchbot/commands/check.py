@@ -24,6 +24,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ukl_patchbot.core import config
     from ukl_patchbot.core.fsutil import atomic_write
     from ukl_patchbot.core.progress import for_stream
+    from ukl_patchbot.history import record as history_record  # issue 14
+    from ukl_patchbot.history.model import Source  # issue 14
 
     cfg = config.load(args.config)
     req = request.CheckRequest.from_args(args)
@@ -33,7 +35,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0
     progress = for_stream(sys.stderr)
     try:
-        report = pipeline.run_check(cfg, req, progress=progress)
+        # issue 14: run and record in the results history
+        report = history_record.checked(cfg, req, source=Source.CLI, progress=progress)
     finally:
         progress.close()
     print(check_report.render_markdown(report))

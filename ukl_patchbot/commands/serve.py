@@ -51,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
     url = queue_url_from_env(cache_dir_for(args.config))
     queue = JobQueue(url)
     app = create_app(settings, lambda trigger: str(queue.submit_trigger(trigger)))
+    # issue 14: the read-only results dashboard at /
+    from ukl_patchbot.commands.dashboard import history_opener
+    from ukl_patchbot.dashboard import web as dashboard_web
+
+    dashboard_web.register(app, history_opener(args.config))
 
     def ready(host: str, port: int) -> None:
         print(

@@ -21,6 +21,8 @@ from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome, StatusL
 from ukl_patchbot.core.markdown import fence
 from ukl_patchbot.core.progress import Progress
 from ukl_patchbot.dispatch import prsource
+from ukl_patchbot.history import record as history_record  # issue 14
+from ukl_patchbot.history.model import Source  # issue 14
 from ukl_patchbot.rebase import engine as rebase
 from ukl_patchbot.rebase import report as rebase_report
 from ukl_patchbot.upstream import mirror as upstream
@@ -64,7 +66,8 @@ def execute_job(job: Job, cfg: Config) -> JobOutcome:
     return run_job(job, cfg)
 
 
-def run_job(job: Job, cfg: Config, progress: Progress | None = None) -> JobOutcome:
+def run_job(job: Job, cfg: Config, progress: Progress | None = None,
+            source: Source = Source.WORKER) -> JobOutcome:
     """Run one queued job; an error becomes an ERROR outcome (the worker never crashes on it).
 
     A job on a commit of a GitHub repository (``repo`` and ``head_sha``, e.g. a
@@ -74,6 +77,7 @@ def run_job(job: Job, cfg: Config, progress: Progress | None = None) -> JobOutco
     GitHub failing while those files are read is raised, so the worker retries.
     A glibc job checks glibc at the job's tag with Linux at the Linux series base.
     """
+    bot_cfg = cfg  # issue 14: the history is where the bot's config says, never a PR's
     if job.repo and job.head_sha:
         try:
             cfg = prsource.pr_config(cfg, job.repo, job.head_sha)
@@ -84,8 +88,10 @@ def run_job(job: Job, cfg: Config, progress: Progress | None = None) -> JobOutco
     try:
         if job.kind == JobKind.REBASE:
             return _rebase_job(job, cfg)
-        return outcome_for(job, pipeline.run_check(cfg, check_request(job, cfg),
-                                                   progress=progress))
+        # issue 14: run and record in the results history
+        report = history_record.checked(cfg, check_request(job, cfg), source=source, job=job,
+                                        progress=progress, history_cfg=bot_cfg)
+        return outcome_for(job, report)
     except PatchbotError as exc:
         return error_outcome(job, exc)
 

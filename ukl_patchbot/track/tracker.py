@@ -38,6 +38,7 @@ from ukl_patchbot.core.config import Component, Config
 from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
 from ukl_patchbot.dispatch import execute
+from ukl_patchbot.history.model import Source
 from ukl_patchbot.rebase import request as rebase_request
 from ukl_patchbot.track import branch as track_branch
 from ukl_patchbot.track import render as track_render
@@ -123,7 +124,7 @@ def check_tag(job: Job, cfg: Config, progress: Progress | None = None) -> JobOut
     A Linux tag is checked with glibc at its series base; a glibc tag with
     Linux at its series base. An error becomes an ERROR outcome.
     """
-    return execute.run_job(job, cfg, progress)
+    return execute.run_job(job, cfg, progress, source=Source.TRACK)  # issue 14: recorded as the weekly job's
 
 
 def reproduce_commands(cfg: Config, component: str, tag: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""The results history: every finished check, recorded in SQLite or PostgreSQL."""
