@@ -97,8 +97,10 @@ def migrate(conn: Connection) -> None:
 
 @contextmanager
 def _migration_lock(url: str) -> Iterator[None]:
-    """This process's migration lock and, for SQLite, a file lock beside the database: SQLite DDL takes no lock up front, so two
-    processes opening a new history at once would both create its tables. (PostgreSQL takes
+    """This process's migration lock and, for SQLite, a file lock beside the database.
+
+    SQLite DDL takes no lock up front, so two processes opening a new history
+    at once would both create its tables. (PostgreSQL takes
     an advisory lock in the migration environment instead.)"""
     # Alembic runs its env.py through module-level proxies: one migration per process at a time.
     with _IN_PROCESS:
