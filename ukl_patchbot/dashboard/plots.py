@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ukl_patchbot.check import variant_records
 from ukl_patchbot.dashboard.views import TrendPoint
 from ukl_patchbot.history.model import CheckRecord
 
@@ -19,12 +20,14 @@ Value = Callable[[CheckRecord], float | None]
 
 # matplotlib's global state (rcParams, font cache) is shared: one drawing at a time.
 _LOCK = threading.Lock()
-COLOURS = {"classic": "#4c72b0", "ukl": "#dd8452", "ratio": "#55a868"}
+# Colours by a variant's role (variant records), so a new variant needs no edit here.
+ROLE_COLOURS = {variant_records.Role.BASELINE: "#4c72b0", variant_records.Role.DELTA: "#dd8452"}
+COLOURS = {v.name: ROLE_COLOURS[v.role] for v in variant_records.RECORDS} | {"ratio": "#55a868"}
 
 
 @dataclass(frozen=True)
 class Series:
-    name: str  # "classic", "ukl", "ratio"
+    name: str  # a variant name, or "ratio"
     label: str
     value: Value
 
@@ -46,7 +49,8 @@ def _variant(name: str, attr: str, scale: float = 1.0) -> Value:
 
 
 def _both(attr: str, scale: float = 1.0) -> tuple[Series, ...]:
-    return tuple(Series(v, v, _variant(v, attr, scale)) for v in ("classic", "ukl"))
+    return tuple(Series(v.name, v.name, _variant(v.name, attr, scale))
+                 for v in variant_records.RECORDS)
 
 
 PLOTS = (

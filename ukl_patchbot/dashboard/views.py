@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ukl_patchbot.check import variant_records
 from ukl_patchbot.core import versions
 from ukl_patchbot.history.model import CheckRecord, HistoryVerdict
 
-VARIANT_ORDER = ("classic", "ukl")
+VARIANT_ORDER = variant_records.NAMES  # the records' order: baseline first
 
 
 @dataclass(frozen=True)
