@@ -1,0 +1,111 @@
+"""The issues and pull requests the weekly job keeps, one per tracked line.
+
+Each is found again by a hidden marker in its body and our own login.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from github.Repository import Repository
+
+from ukl_patchbot.github.comments import Comments
+from ukl_patchbot.github.transport import MAX_LISTED
+
+
+@dataclass(frozen=True)
+class Thread:
+    """An open issue or pull request of ours, found again by a hidden marker in its body."""
+
+    number: int
+    title: str
+    body: str
+    url: str
+    head: str | None = None  # the pull request's head branch; None for an issue
+
+
+class Threads(Comments):
+    """Find, open, edit and close the weekly job's issues and pull requests."""
+
+    def _marked(self, r: Repository, repo: str, marker: str, pulls: bool) -> list[Thread]:
+        me = self.bot_login(repo).lower()
+        items: Any = r.get_pulls(state="open") if pulls else r.get_issues(state="open")
+        found: list[Thread] = []
+        for i, it in enumerate(items):
+            if i >= MAX_LISTED:
+                break
+            if not pulls and it.pull_request is not None:
+                continue  # the issues list holds pull requests too
+            if marker in (it.body or "") and it.user is not None and it.user.login.lower() == me:
+                head = it.head.ref if pulls else None
+                found.append(Thread(it.number, it.title, it.body or "", it.html_url or "", head))
+        return sorted(found, key=lambda th: th.number)
+
+    def find_marked(self, repo: str, marker: str, *, pulls: bool) -> list[Thread]:
+        """Our open pull requests (or issues) whose body holds ``marker``, oldest first."""
+        r = self._repo(repo)
+        kind = "pull requests" if pulls else "issues"
+        return self._call(f"list open {kind} of {repo}", lambda: self._marked(r, repo, marker, pulls))
+
+    def open_pull(self, repo: str, *, head: str, base: str, title: str, body: str,
+                  marker: str) -> Thread:
+        """Open a pull request from branch ``head``, unless ours (with ``marker``) is open."""
+        r = self._repo(repo)
+
+        def upsert() -> Thread:
+            # Looked up on every try: a POST whose answer was lost may have opened it.
+            for th in self._marked(r, repo, marker, True):
+                if th.head == head:
+                    return th
+            pr = r.create_pull(base=base, head=head, title=title, body=body)
+            return Thread(pr.number, title, body, pr.html_url or "", head)
+
+        return self._call(f"open a pull request from {head} on {repo}", upsert)
+
+    def closed_pull(self, repo: str, *, head: str, markers: tuple[str, ...]) -> int | None:
+        """Our pull request from ``head``, its body holding all ``markers``, closed unmerged."""
+        r = self._repo(repo)
+        me = self.bot_login(repo).lower()
+        owner = repo.split("/", 1)[0]
+
+        def find() -> int | None:
+            for i, pr in enumerate(r.get_pulls(state="closed", head=f"{owner}:{head}")):
+                if i >= MAX_LISTED:
+                    break
+                ours = pr.user is not None and pr.user.login.lower() == me
+                body = pr.body or ""
+                if ours and all(m in body for m in markers) and not pr.merged_at:
+                    return int(pr.number)
+            return None
+
+        return self._call(f"list closed pull requests from {head} on {repo}", find)
+
+    def open_issue(self, repo: str, *, title: str, body: str, marker: str) -> Thread:
+        """Open an issue, unless ours with ``marker`` is open already (then that one)."""
+        r = self._repo(repo)
+
+        def upsert() -> Thread:
+            found = self._marked(r, repo, marker, False)
+            if found:
+                return found[0]
+            issue = r.create_issue(title=title, body=body)
+            return Thread(issue.number, title, body, issue.html_url or "")
+
+        return self._call(f"open an issue on {repo}", upsert)
+
+    def edit_thread(self, repo: str, number: int, *, title: str, body: str) -> None:
+        """Set the title and body of issue or pull request ``number``."""
+        r = self._repo(repo)
+        self._call(f"edit {repo}#{number}",
+                   lambda: r.get_issue(number).edit(title=title, body=body))
+
+    def close_thread(self, repo: str, number: int, comment: str, *, pull: bool) -> None:
+        """Say why in a comment (once, even when retried), then close ``number``."""
+        r = self._repo(repo)
+        self.comment_once(repo, number, comment)
+        if pull:
+            self._call(f"close {repo}#{number}", lambda: r.get_issue(number).edit(state="closed"))
+        else:
+            self._call(f"close {repo}#{number}",
+                       lambda: r.get_issue(number).edit(state="closed", state_reason="completed"))

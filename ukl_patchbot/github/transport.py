@@ -1,0 +1,109 @@
+"""Calls to GitHub: one logical operation at a time, retried when a retry can help.
+
+Every call goes through `Transport._call`, which retries server errors, lost
+connections and rate limits a bounded number of times with a bounded wait, and
+turns what is left into `ReportError`. PyGithub's own retry is off: it would
+resend a POST whose answer was lost, and a second sticky comment is exactly
+what must not happen; our callers look up before they create instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from github import GithubException
+
+from ukl_patchbot.core.errors import InfraError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Listing stops here: the weekly job's threads are recent, a busy repo's backlog is not.
+MAX_LISTED = 1000
+
+
+class ReportError(InfraError):
+    """GitHub could not be reached or refused, after the retries."""
+
+
+def bind(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """``fn`` with ``args`` fixed now (a lambda in a loop would see the loop's last values)."""
+    return lambda: fn(*args)
+
+
+def retry_wait(exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before retrying after ``exc``; None when retrying cannot help."""
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return min(2.0**attempt, 30.0)
+    if not isinstance(exc, GithubException):
+        return None
+    headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+    if exc.status in (403, 429):
+        if "retry-after" in headers:
+            try:
+                return max(0.0, float(headers["retry-after"]))
+            except ValueError:
+                return 60.0
+        if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+            try:
+                return max(0.0, float(headers["x-ratelimit-reset"]) - time.time()) + 1.0
+            except ValueError:
+                return 60.0
+        return min(2.0**attempt, 30.0) if exc.status == 429 else None  # plain 403: forbidden
+    if exc.status >= 500:
+        return min(2.0**attempt, 30.0)
+    return None
+
+
+class Transport:
+    """Retry policy and pacing shared by every part of the client."""
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 5,
+        max_wait: float = 300.0,
+        timeout: int = 20,
+        sleep: Callable[[float], None] = time.sleep,
+        pace: bool = True,
+    ) -> None:
+        """``pace=False`` drops PyGithub's spacing of requests (GitHub asks for ~1 s between
+        writes to avoid secondary rate limits; a local fake server does not need it)."""
+        self._pacing: dict[str, Any] = (
+            {} if pace else {"seconds_between_requests": None, "seconds_between_writes": None}
+        )
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self.timeout = timeout
+        self._sleep = sleep
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (one logical API operation), retrying what a retry can fix."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn()
+            except (GithubException, requests.RequestException) as exc:
+                wait = retry_wait(exc, attempt)
+                status = getattr(exc, "status", type(exc).__name__)
+                if wait is None or attempt == self.attempts:
+                    raise ReportError(f"GitHub: {what} failed ({status})") from exc
+                if wait > self.max_wait:
+                    raise ReportError(
+                        f"GitHub: {what} rate limited for {wait:.0f}s"
+                        f" (more than {self.max_wait:.0f}s)"
+                    ) from exc
+                log.warning(
+                    "GitHub: %s failed (%s), retry %d/%d in %.1fs",
+                    what,
+                    status,
+                    attempt,
+                    self.attempts - 1,
+                    wait,
+                )
+                self._sleep(wait)
+        raise AssertionError("unreachable")
