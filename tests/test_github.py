@@ -106,7 +106,7 @@ def test_check_run_lifecycle_with_batched_annotations_and_truncation(repo: FakeG
     )
     cid = gh.start_check(out.job, None, queued=True)
     assert gh.start_check(out.job, cid) == cid
-    assert gh.publish(out, cid, "https://logs.example.org/run/1/") == []
+    assert gh.publish(out, cid, "https://logs.example.org/run/1/").failures == ()
     run = repo.repo(REPO).check_runs[cid]  # type: ignore[index]
     assert run["history"] == ["queued", "in_progress", "completed"]
     assert run["conclusion"] == "failure"
@@ -125,7 +125,7 @@ def test_check_run_lifecycle_with_batched_annotations_and_truncation(repo: FakeG
 def test_token_mode_posts_one_status_per_variant(repo: FakeGitHub) -> None:
     gh = client(repo, "token")
     assert gh.start_check(outcome().job, None) is None  # check runs need an App
-    assert gh.publish(outcome(), None, "/srv/out/1") == []
+    assert gh.publish(outcome(), None, "/srv/out/1").failures == ()
     statuses = repo.repo(REPO).statuses
     assert {(s["context"], s["state"]) for s in statuses} == {
         ("patchbot/classic", "success"),
@@ -165,7 +165,7 @@ def test_lost_answer_to_comment_post_does_not_duplicate(repo: FakeGitHub) -> Non
     repo.fail("POST", r"/issues/7/comments$", 502, apply=True)  # created, but the answer is lost
     gh = client(repo, "token", sleep=0)  # type: ignore[arg-type]
     gh._sleep = lambda s: None
-    assert gh.publish(outcome(summary="once"), None) == []
+    assert gh.publish(outcome(summary="once"), None).failures == ()
     ours = [c for c in repo.repo(REPO).comments.values() if MARKER in c["body"]]
     assert len(ours) == 1
     assert len(repo.calls("POST", r"/issues/7/comments$")) == 1
@@ -187,7 +187,7 @@ def test_transient_failures_are_retried(repo: FakeGitHub, fault: str) -> None:
     slept: list[float] = []
     gh = client(repo, "token")
     gh._sleep = slept.append
-    assert gh.publish(outcome(), None) == []
+    assert gh.publish(outcome(), None).failures == ()
     assert len(repo.repo(REPO).statuses) == 2
     assert len(slept) == 2
     if fault != "502":
@@ -200,8 +200,8 @@ def test_failures_after_retries_are_reported_not_raised(
     repo.fail("POST", r"/statuses/", 502, times=100)
     gh = client(repo, "token", attempts=3)
     gh._sleep = lambda s: None
-    failures = gh.publish(outcome(), None)
-    assert failures == ["commit statuses"]
+    failures = gh.publish(outcome(), None).failures
+    assert failures == ("commit statuses",)
     assert any(MARKER in c["body"] for c in repo.repo(REPO).comments.values())  # still commented
     assert "reporting commit statuses failed" in caplog.text
 

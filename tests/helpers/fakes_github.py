@@ -8,7 +8,17 @@ and checks *every* request against GitHub's REST description
 collected in ``violations``, which the fixture asserts empty at teardown.
 
 Faults are injected per route: ``fail("POST", r"/issues/\\d+/comments$", 502,
-apply=True)`` answers 502 *after* creating the comment (a lost answer).
+apply=True)`` answers 502 *after* creating the comment (a lost answer);
+`secondary_limit` and `primary_limit` answer as GitHub's rate limits do.
+
+It answers as GitHub does where the REST description cannot tell: errors carry
+``message`` and ``documentation_url`` (and ``errors[]`` for 422); every list is
+paginated (``per_page`` default 30, at most 100, ``Link`` header); ``GET /user``
+is 403 "Resource not accessible by integration" for installation tokens
+(`actions_token` mints a workflow's ``GITHUB_TOKEN``, whose author is
+``github-actions[bot]``); a workflow token may not open pull requests unless
+``FakeRepo.actions_may_open_prs``; check runs need an installation token, their
+output is limited in bytes, and a completed run cannot go back to in_progress.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 import pytest
@@ -41,6 +51,36 @@ APP_SLUG = "ukl-patchbot"
 INSTALLATION_ID = 77
 PAT = "ghp_fakeTokenForTestsOnly0123456789"
 PAT_USER = "patchbot-token-user"
+ACTIONS_USER = "github-actions[bot]"
+DOCS = "https://docs.github.com/rest"
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+
+
+def error(message: str, doc: str = DOCS, errors: list[dict[str, Any]] | None = None
+          ) -> dict[str, Any]:
+    """An error body shaped as GitHub's."""
+    body: dict[str, Any] = {"message": message, "documentation_url": doc}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def paginate(items: list[Any], query: dict[str, list[str]], url: str
+             ) -> tuple[list[Any], dict[str, str]]:
+    """One page of ``items`` as GitHub serves it, with its ``Link`` header."""
+    per_page = max(1, min(100, int(query.get("per_page", ["30"])[0])))
+    page = max(1, int(query.get("page", ["1"])[0]))
+    last = max(1, -(-len(items) // per_page))
+    chunk = items[(page - 1) * per_page : page * per_page]
+    links = []
+    rest = {k: v[0] for k, v in query.items() if k not in ("page", "per_page")}
+    extra = "".join(f"&{k}={v}" for k, v in sorted(rest.items()))
+    for rel, n in (("next", page + 1), ("last", last)):
+        if page < last:
+            links.append(f'<{url}?per_page={per_page}&page={n}{extra}>; rel="{rel}"')
+    return chunk, ({"Link": ", ".join(links)} if links else {})
 
 
 @dataclass
@@ -51,6 +91,7 @@ class Fault:
     times: int
     headers: dict[str, str]
     apply: bool  # perform the operation, then answer with the fault (lost answer)
+    message: str = "injected fault"
 
 
 @dataclass
@@ -93,6 +134,9 @@ class FakeRepo:
     # Commit sha -> {path: (mode, data)}, served by the git trees and blobs endpoints. Mode
     # "160000" (a submodule) takes the commit it points at as data.
     trees: dict[str, dict[str, tuple[str, bytes]]] = field(default_factory=dict)
+    # GitHub's "Allow GitHub Actions to create and approve pull requests" (off by default).
+    actions_may_open_prs: bool = False
+    refs: set[str] = field(default_factory=set)  # branches, when there is no git_dir
 
     def put_commit(self, sha: str, files: dict[str, bytes | tuple[str, bytes]]) -> None:
         """Make commit ``sha`` hold ``files`` (plain bytes are mode 100644)."""
@@ -126,6 +170,7 @@ class FakeGitHub:
         self.ids = itertools.count(1000)
         self.token_ttl = 3600.0
         self.tokens: dict[str, float] = {}  # installation token -> expiry (epoch)
+        self.actions_tokens: set[str] = set()  # the GITHUB_TOKEN kind of installation token
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private_key_pem = key.private_bytes(
             serialization.Encoding.PEM,
@@ -154,6 +199,34 @@ class FakeGitHub:
     ) -> None:
         with self.lock:
             self.faults.append(Fault(method, re.compile(path), status, times, headers or {}, apply))
+
+    def secondary_limit(self, method: str, path: str, *, status: int = 403,
+                        retry_after: int | None = None, times: int = 1) -> None:
+        """Answer as GitHub's secondary rate limit: the primary budget is not spent."""
+        headers = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4990",
+                   "x-ratelimit-reset": str(int(time.time()) + 3600)}
+        if retry_after is not None:
+            headers["retry-after"] = str(retry_after)
+        with self.lock:
+            self.faults.append(Fault(method, re.compile(path), status, times, headers, False,
+                                     SECONDARY_MESSAGE))
+
+    def primary_limit(self, method: str, path: str, *, reset_in: int, times: int = 1) -> None:
+        """Answer as a spent primary rate limit, reset ``reset_in`` seconds from now."""
+        headers = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0",
+                   "x-ratelimit-used": "5000", "x-ratelimit-resource": "core",
+                   "x-ratelimit-reset": str(int(time.time()) + reset_in)}
+        with self.lock:
+            self.faults.append(Fault(method, re.compile(path), 403, times, headers, False,
+                                     "API rate limit exceeded for installation ID 77."))
+
+    def actions_token(self) -> str:
+        """A token like a workflow's ``GITHUB_TOKEN`` (an installation token of Actions)."""
+        token = f"ghs_actions{next(self.ids)}"
+        with self.lock:
+            self.tokens[token] = time.time() + self.token_ttl
+            self.actions_tokens.add(token)
+        return token
 
     def calls(self, method: str, pattern: str) -> list[Recorded]:
         rx = re.compile(pattern)
@@ -214,17 +287,13 @@ class FakeGitHub:
             if fault is not None:
                 fault.times -= 1
         if fault is not None and not fault.apply:
-            status, payload, headers = fault.status, {"message": "injected fault"}, fault.headers
+            status, payload, headers = fault.status, error(fault.message), fault.headers
         else:
             status, payload, headers = self._dispatch(
                 h.command, parts.path, body, rec.auth, rec.query
             )
             if fault is not None:
-                status, payload, headers = (
-                    fault.status,
-                    {"message": "injected fault"},
-                    fault.headers,
-                )
+                status, payload, headers = fault.status, error(fault.message), fault.headers
         rec.status = status
         data = json.dumps(payload).encode() if payload is not None else b""
         h.send_response(status)
@@ -244,13 +313,19 @@ class FakeGitHub:
             if m == method and match:
                 denied = self._authenticate(kind, auth)
                 if denied:
-                    return 401, {"message": denied}, {}
+                    return 401, error(denied), {}
                 self._local.auth = auth.partition(" ")[2]
                 self._local.query = query
+                self._local.links = {}
                 with self.lock:
                     status, payload = fn(body, *match.groups())
-                return status, payload, {}
-        return 404, {"message": "Not Found (fake has no such route)"}, {}
+                if status >= 400 and isinstance(payload, dict):
+                    payload.setdefault("documentation_url", DOCS)
+                if method == "GET" and isinstance(payload, list):
+                    payload, links = paginate(payload, query, self.url + path)
+                    return status, payload, links
+                return status, payload, dict(self._local.links)
+        return 404, error("Not Found (fake has no such route)"), {}
 
     def _authenticate(self, kind: str, auth: str) -> str | None:
         _scheme, _, cred = auth.partition(" ")
@@ -272,7 +347,7 @@ class FakeGitHub:
         yield "GET", r"/app", self._get_app, "jwt"
         yield "GET", repo + r"/installation", self._get_installation, "jwt"
         yield "POST", r"/app/installations/(\d+)/access_tokens", self._new_token, "jwt"
-        yield "GET", r"/user", lambda _b: (200, self._user(PAT_USER)), "token"
+        yield "GET", r"/user", self._get_user, "token"
         yield "GET", repo + r"/collaborators/([^/]+)/permission", self._permission, "token"
         yield "GET", repo + r"/pulls", self._list_pulls, "token"
         yield "POST", repo + r"/pulls", self._create_pull, "token"
@@ -292,6 +367,8 @@ class FakeGitHub:
         yield "POST", repo + r"/statuses/([0-9a-f]{40})", self._create_status, "token"
         yield "GET", repo + r"/git/trees/([0-9a-f]{40})", self._get_tree, "token"
         yield "GET", repo + r"/git/blobs/([0-9a-f]{40})", self._get_blob, "token"
+        yield "GET", repo + r"/commits/([0-9a-f]{40})/check-runs", self._list_check_runs, "token"
+        yield "DELETE", repo + r"/git/refs/heads(?:/|%2F)(.+)", self._delete_branch, "token"
 
     def _user(self, login: str) -> dict[str, Any]:
         kind = "Bot" if login.endswith("[bot]") else "User"
@@ -301,6 +378,12 @@ class FakeGitHub:
             "type": kind,
             "url": f"{self.url}/users/{login}",
         }
+
+    def _get_user(self, _b: Any) -> tuple[int, Any]:
+        if self._local.auth != PAT:  # any installation token, GITHUB_TOKEN included
+            return 403, error("Resource not accessible by integration",
+                              DOCS + "/users/users#get-the-authenticated-user")
+        return 200, self._user(PAT_USER)
 
     def _get_app(self, _b: Any) -> tuple[int, Any]:
         return 200, {"id": APP_ID, "slug": APP_SLUG, "name": "UKL patchbot"}
@@ -380,12 +463,20 @@ class FakeGitHub:
 
     def _create_pull(self, body: Any, full: str) -> tuple[int, Any]:
         r = self.repo(full)
+        doc = DOCS + "/pulls/pulls#create-a-pull-request"
+        if self._local.auth in self.actions_tokens and not r.actions_may_open_prs:
+            return 403, error("GitHub Actions is not permitted to create or approve pull"
+                              " requests.", doc)
         head = body["head"].partition(":")[2] or body["head"]
         sha = self._branch_sha(r, head)
         if sha is None:
-            return 422, {"message": "Validation Failed", "errors": [{"field": "head"}]}
+            return 422, error("Validation Failed", doc, [
+                {"resource": "PullRequest", "field": "head", "code": "invalid"}])
         if any(p.head_ref == head and p.state == "open" for p in r.pulls.values()):
-            return 422, {"message": f"A pull request already exists for {head}."}
+            owner = full.split("/")[0]
+            return 422, error("Validation Failed", doc, [
+                {"resource": "PullRequest", "code": "custom",
+                 "message": f"A pull request already exists for {owner}:{head}."}])
         pr = PullRequest(
             r.next_number(),
             sha,
@@ -475,6 +566,8 @@ class FakeGitHub:
         return 200, [c for c in self.repo(full).comments.values() if c["issue"] == int(n)]
 
     def _comment_author(self) -> str:
+        if self._local.auth in self.actions_tokens:
+            return ACTIONS_USER
         return PAT_USER if self._local.auth == PAT else f"{APP_SLUG}[bot]"
 
     def _create_comment(self, body: Any, full: str, n: str) -> tuple[int, Any]:
@@ -497,7 +590,27 @@ class FakeGitHub:
         c["edits"] = c.get("edits", 0) + 1
         return 200, c
 
+    def _check_output(self, body: Any, create: bool) -> tuple[int, Any] | None:
+        """GitHub's refusals of a check run request: who may, and the output's byte limits."""
+        doc = DOCS + "/checks/runs#" + ("create-a-check-run" if create else "update-a-check-run")
+        if self._local.auth == PAT:
+            return 403, error("You must authenticate via a GitHub App.", doc)
+        out = body.get("output") or {}
+        for key in ("summary", "text"):
+            if len(str(out.get(key) or "").encode()) > 65535:
+                return 422, error("Validation Failed", doc, [
+                    {"resource": "CheckRun", "code": "custom", "field": key,
+                     "message": f"{key} exceeds a maximum bytesize of 65535"}])
+        if len(out.get("annotations") or ()) > 50:
+            return 422, error("Validation Failed", doc, [
+                {"resource": "CheckRun", "code": "custom", "field": "annotations",
+                 "message": "Only 50 annotations are allowed per request"}])
+        return None
+
     def _create_check_run(self, body: Any, full: str) -> tuple[int, Any]:
+        refused = self._check_output(body, create=True)
+        if refused is not None:
+            return refused
         rid = next(self.ids)
         run = {
             "id": rid,
@@ -511,6 +624,8 @@ class FakeGitHub:
                 body.get("status") or ("completed" if body.get("conclusion") else "queued")
             ],
             "url": f"{self.url}/repos/{full}/check-runs/{rid}",
+            "external_id": body.get("external_id"),
+            "details_url": body.get("details_url"),
         }
         run["output"].pop("annotations", None)
         self.repo(full).check_runs[rid] = run
@@ -523,7 +638,16 @@ class FakeGitHub:
     def _edit_check_run(self, body: Any, full: str, rid: str) -> tuple[int, Any]:
         run = self.repo(full).check_runs.get(int(rid))
         if run is None:
-            return 404, {"message": "Not Found"}
+            return 404, error("Not Found")
+        refused = self._check_output(body, create=False)
+        if refused is not None:
+            return refused
+        if run["status"] == "completed" and body.get("status") in ("queued", "in_progress"):
+            return 422, error("Validation Failed", DOCS + "/checks/runs#update-a-check-run", [
+                {"resource": "CheckRun", "code": "custom", "field": "status",
+                 "message": "a completed check run cannot be queued or in progress again"}])
+        if body.get("details_url"):
+            run["details_url"] = body["details_url"]
         if body.get("conclusion"):
             run["status"], run["conclusion"] = "completed", body["conclusion"]
             run["history"].append("completed")
@@ -575,6 +699,32 @@ class FakeGitHub:
                                  "content": base64.encodebytes(data).decode(),
                                  "encoding": "base64"}
         return 404, {"message": "Not Found"}
+
+
+    def _list_check_runs(self, _b: Any, full: str, sha: str) -> tuple[int, Any]:
+        q = self._query()
+        name = q.get("check_name", [None])[0]
+        runs = [r for r in self.repo(full).check_runs.values()
+                if r["head_sha"] == sha and (name is None or r["name"] == name)]
+        url = f"{self.url}/repos/{full}/commits/{sha}/check-runs"
+        page, links = paginate(sorted(runs, key=lambda r: -r["id"]), q, url)
+        self._local.links = links
+        return 200, {"total_count": len(runs), "check_runs": page}
+
+    def _delete_branch(self, _b: Any, full: str, branch: str) -> tuple[int, Any]:
+        r = self.repo(full)
+        branch = unquote(branch)
+        doc = DOCS + "/git/refs#delete-a-reference"
+        if r.git_dir is not None:
+            if self._branch_sha(r, branch) is None:
+                return 422, error("Reference does not exist", doc)
+            subprocess.run(["git", "-C", str(r.git_dir), "update-ref", "-d",
+                            f"refs/heads/{branch}"], check=True, capture_output=True, timeout=30)
+            return 204, None
+        if branch not in r.refs:
+            return 422, error("Reference does not exist", doc)
+        r.refs.discard(branch)
+        return 204, None
 
 
 def git_blob_sha(data: bytes) -> str:

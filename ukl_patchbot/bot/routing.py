@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-# Associations GitHub gives repository members. Others cannot have write access,
-# so they are refused without an API call; members are still asked of the API.
-MEMBER_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+# Whether a commenter may command the bot is always asked of the API by the worker:
+# ``author_association`` is not a permission (team grants and private org members
+# arrive as CONTRIBUTOR), so it filters nothing here.
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 _TAG = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
 _COMMAND = re.compile(
@@ -30,6 +30,7 @@ class Command(StrEnum):
     CHECK = "check"
     REBASE = "rebase"
     RETRY = "retry"
+    RERUN = "rerun"  # a Re-run button: the job named by the check run, or the suite's head
     DENY = "deny"  # a command from someone who may not give it: reply politely
 
 
@@ -48,11 +49,12 @@ class Trigger:
     installation_id: int | None = None
     changed_paths: tuple[str, ...] | None = None  # push: paths the commits touch (if listed)
     comment: str | None = None  # the command line as written, for replies ("rebase v6.1.192")
+    job_key: str | None = None  # check_run rerequested: the job its external_id names
 
     @property
     def dedup_key(self) -> str | None:
         """The job identity when the webhook already knows it (repo, PR, head sha, command)."""
-        if not self.head_sha or self.command == Command.DENY:
+        if not self.head_sha or self.command in (Command.DENY, Command.RERUN):
             return None
         ident = [self.repo, str(self.pr or ""), self.head_sha, self.command, self.tag or ""]
         return hashlib.sha256("\0".join(ident).encode()).hexdigest()[:24]
@@ -112,6 +114,8 @@ def route(
         return _route_comment(delivery_id, repo, installation_id, payload, bot_login)
     if event == "push":
         return _route_push(delivery_id, repo, installation_id, payload)
+    if event in ("check_run", "check_suite"):
+        return _route_rerun(event, delivery_id, repo, installation_id, payload)
     return Ignored(f"event {event!r} is not handled")
 
 
@@ -158,9 +162,6 @@ def _route_comment(
     number = _get(payload, "issue", "number")
     if not isinstance(number, int):
         return Ignored("comment without issue number")
-    association = str(_get(payload, "comment", "author_association") or "NONE")
-    if association not in MEMBER_ASSOCIATIONS:
-        command = Command.DENY
     return Trigger(
         delivery_id,
         "issue_comment",
@@ -172,6 +173,31 @@ def _route_comment(
         installation_id=inst,
         comment=written,
     )
+
+
+def _route_rerun(
+    event: str, delivery_id: str, repo: str, inst: int | None, payload: dict[str, Any]
+) -> Trigger | Ignored:
+    """A Re-run button: ``check_run``/``check_suite`` ``rerequested`` (only GitHub's users
+    with write access see the button, and only the App that made the run is told)."""
+    action = payload.get("action")
+    if action != "rerequested":
+        return Ignored(f"{event} action {action!r} needs no work")
+    sha = _get(payload, event, "head_sha")
+    if not isinstance(sha, str):
+        return Ignored(f"{event} without head sha")
+    actor = str(_get(payload, "sender", "login") or "")
+    if event == "check_run":
+        key = _get(payload, "check_run", "external_id")
+        if not isinstance(key, str) or not key:
+            return Ignored("check_run without external_id: not one of ours")
+        return Trigger(delivery_id, event, repo, Command.RERUN, actor=actor, head_sha=sha,
+                       installation_id=inst, job_key=key)
+    prs = _get(payload, "check_suite", "pull_requests") or []
+    numbers = [p.get("number") for p in prs if isinstance(p, dict)]
+    pr = next((n for n in numbers if isinstance(n, int)), None)
+    return Trigger(delivery_id, event, repo, Command.RERUN, actor=actor, pr=pr, head_sha=sha,
+                   installation_id=inst)
 
 
 def _route_push(

@@ -26,7 +26,7 @@ from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import InfraError, PatchbotError, UserError
 from ukl_patchbot.core.jobs import Job, JobKind, JobOutcome
 from ukl_patchbot.core.secrets import redact
-from ukl_patchbot.github.publish import denied_reply, error_outcome, safe_repo_path
+from ukl_patchbot.github.publish import Published, denied_reply, error_outcome, safe_repo_path
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,16 @@ class Reporter(Protocol):
     def pr_files(self, repo: str, pr: int) -> list[str]: ...
     def reply(self, repo: str, pr: int, body: str) -> None: ...
     def start_check(
-        self, job: Job, check_run_id: int | None, *, queued: bool = False
+        self,
+        job: Job,
+        check_run_id: int | None,
+        *,
+        queued: bool = False,
+        details_url: str | None = None,
     ) -> int | None: ...
     def publish(
         self, outcome: JobOutcome, check_run_id: int | None, logs_hint: str | None = None
-    ) -> list[str]: ...
+    ) -> Published: ...
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class WorkerSettings:
     max_attempts: int = 3  # a job that kills its worker this often is marked failed
     lock_retry_delay: float = 30.0  # wait when another job holds the series lock
     retry_delay: float = 60.0  # wait after an infrastructure error or GitHub outage
+    max_report_tries: int = 5  # publishing a rate-limited report again at most this often
     logs_url: str | None = None  # where out dirs are served: "<logs_url>/<job key>/"
 
     @classmethod
@@ -157,7 +163,8 @@ class BotWorker:
         trigger = Trigger.from_dict(raw["trigger"])
         try:
             for job in self.jobs_for(trigger):
-                if self.queue.submit_job(job, again=trigger.command == Command.RETRY):
+                again = trigger.command in (Command.RETRY, Command.RERUN)
+                if self.queue.submit_job(job, again=again):
                     self._announce(job)
         except InfraError as exc:
             if int(raw["attempts"]) < self.settings.max_attempts:
@@ -175,7 +182,9 @@ class BotWorker:
         rep = self._need_reporter()
         if t.event == "issue_comment":
             return self._comment_jobs(rep, t)
-        if t.event == "pull_request" and t.pr is not None:
+        if t.job_key is not None:
+            return self._rerun_job(t)
+        if t.event in ("pull_request", "check_suite") and t.pr is not None:
             comps = self.components_touched(rep.pr_files(t.repo, t.pr))
         else:
             comps = (
@@ -199,6 +208,14 @@ class BotWorker:
             )
             for c in comps
         ]
+
+    def _rerun_job(self, t: Trigger) -> list[Job]:
+        """The job a check run's Re-run button names (its ``external_id`` is the job key)."""
+        rec = self.ledger.get(t.job_key or "")
+        if rec is None or rec.job.repo != t.repo or rec.job.head_sha != t.head_sha:
+            log.info("delivery %s: re-run of unknown job %s ignored", t.delivery_id, t.job_key)
+            return []
+        return [replace(rec.job, requested_by=t.actor or None, delivery_id=t.delivery_id)]
 
     def _comment_jobs(self, rep: Reporter, t: Trigger) -> list[Job]:
         assert t.pr is not None
@@ -288,8 +305,13 @@ class BotWorker:
         """Show the job as queued on GitHub (check run) as soon as it is accepted."""
         if self.reporter is None:
             return
+        rec = self.ledger.get(job.key)
+        # A job run again keeps its last (completed) check run id: the reporter makes a new run.
+        old = rec.meta.get("check_run_id") if rec else None
         try:
-            cid = self.reporter.start_check(job, None, queued=True)
+            cid = self.reporter.start_check(
+                job, old, queued=True, details_url=self._details_url(job)
+            )
             if cid is not None:
                 self.ledger.set_meta(job.key, check_run_id=cid)
         except Exception as exc:  # noqa: BLE001 - "queued" is a courtesy, never worth the job
@@ -318,6 +340,9 @@ class BotWorker:
             if raw is None:
                 return
             rec = JobRecord.from_raw(raw)
+            if rec.meta.get("pending_report"):
+                self._publish_pending(rec)
+                return
             if rec.attempts > self.settings.max_attempts:
                 self.ledger.finish(key, self.owner, JobState.FAILED)
                 self._report(error_outcome(job, f"gave up after {rec.attempts - 1} attempts"), rec)
@@ -337,7 +362,7 @@ class BotWorker:
         cid = rec.meta.get("check_run_id")
         if self.reporter is not None:
             try:
-                cid = self.reporter.start_check(job, cid)
+                cid = self.reporter.start_check(job, cid, details_url=self._details_url(job))
                 self.ledger.set_meta(job.key, check_run_id=cid)
             except Exception as exc:  # noqa: BLE001 - the job runs and reports anyway
                 log.warning("job %s: could not mark it in progress: %s", job.key, exc)
@@ -361,23 +386,48 @@ class BotWorker:
                 return
             msg = str(exc) if isinstance(exc, PatchbotError) else f"{type(exc).__name__}: {exc}"
             outcome = error_outcome(job, msg)
-        self._report(
-            outcome, JobRecord.from_raw({**_raw(rec), "meta": {**rec.meta, "check_run_id": cid}})
-        )
-        self.ledger.finish(job.key, self.owner, JobState.DONE)
+        rec = JobRecord.from_raw({**_raw(rec), "meta": {**rec.meta, "check_run_id": cid}})
+        self._finish_with_report(outcome, rec)
 
-    def _report(self, outcome: JobOutcome, rec: JobRecord) -> None:
+    def _finish_with_report(self, outcome: JobOutcome, rec: JobRecord) -> None:
+        """Publish ``outcome`` and finish the job, or, when GitHub rate limited the report,
+        keep the outcome and publish it again once GitHub allows (the job is not re-run)."""
+        key = rec.job.key
+        published = self._report(outcome, rec)
+        tries = int(rec.meta.get("report_tries", 0)) + 1
+        if published.retry_after is not None and tries < self.settings.max_report_tries:
+            self.ledger.set_meta(key, pending_report=_redacted(outcome).to_json(),
+                                 report_tries=tries)
+            self.ledger.requeue(key, self.owner)
+            self.queue.enqueue_job_key(key, delay=published.retry_after)
+            log.info("job %s: report rate limited, publishing again in %.0fs", key,
+                     published.retry_after)
+            return
+        if rec.meta.get("pending_report"):
+            self.ledger.set_meta(key, pending_report=None, report_tries=0)
+        self.ledger.finish(key, self.owner, JobState.DONE)
+
+    def _publish_pending(self, rec: JobRecord) -> None:
+        """Publish the outcome a rate limit held back (the job itself ran already)."""
+        outcome = JobOutcome.from_json(str(rec.meta["pending_report"]))
+        self._finish_with_report(outcome, rec)
+
+    def _details_url(self, job: Job) -> str | None:
+        """Where the job's logs are served (the check run's "Details" link), if anywhere."""
+        return f"{self.settings.logs_url}/{job.key}/" if self.settings.logs_url else None
+
+    def _report(self, outcome: JobOutcome, rec: JobRecord) -> Published:
         job = outcome.job
         # A log tail or exception text in the report must not carry a secret to GitHub.
-        outcome = replace(
-            outcome, title=redact(outcome.title), summary_md=redact(outcome.summary_md)
-        )
+        outcome = _redacted(outcome)
         if self.reporter is None or not job.repo:
             log.info("job %s: %s (%s), not reported", job.key, outcome.conclusion, outcome.title)
-            return
-        hint = f"{self.settings.logs_url}/{job.key}/" if self.settings.logs_url else outcome.out_dir
-        failures = self.reporter.publish(outcome, rec.meta.get("check_run_id"), hint)
-        self.ledger.set_meta(job.key, conclusion=str(outcome.conclusion), report_failures=failures)
+            return Published()
+        hint = self._details_url(job) or outcome.out_dir
+        published = self.reporter.publish(outcome, rec.meta.get("check_run_id"), hint)
+        self.ledger.set_meta(job.key, conclusion=str(outcome.conclusion),
+                             report_failures=list(published.failures))
+        return published
 
     def give_up(self, key: str) -> None:
         """Report a job the reaper marked failed because it kept killing its worker."""
@@ -401,6 +451,10 @@ class BotWorker:
         if self.reporter is None:
             raise InfraError("GitHub credentials are needed to handle webhook events")
         return self.reporter
+
+
+def _redacted(outcome: JobOutcome) -> JobOutcome:
+    return replace(outcome, title=redact(outcome.title), summary_md=redact(outcome.summary_md))
 
 
 def _raw(rec: JobRecord) -> dict[str, object]:

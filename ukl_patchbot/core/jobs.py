@@ -91,3 +91,17 @@ class JobOutcome:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobOutcome:
+        """The outcome `to_json` wrote (e.g. a report kept to publish again later)."""
+        d = json.loads(text)
+        return cls(
+            job=Job.from_dict(d["job"]),
+            conclusion=Conclusion(d["conclusion"]),
+            title=d["title"],
+            summary_md=d["summary_md"],
+            annotations=tuple(Annotation(**a) for a in d.get("annotations") or ()),
+            statuses=tuple(StatusLine(**x) for x in d.get("statuses") or ()),
+            out_dir=d.get("out_dir"),
+        )

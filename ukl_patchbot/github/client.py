@@ -16,9 +16,9 @@ from collections.abc import Callable
 from ukl_patchbot.core.jobs import JobOutcome
 from ukl_patchbot.github.auth import DEFAULT_API_URL, WRITE_PERMISSIONS, Credentials
 from ukl_patchbot.github.checkruns import CheckRuns
-from ukl_patchbot.github.publish import comment_body
-from ukl_patchbot.github.threads import Thread, Threads
-from ukl_patchbot.github.transport import MAX_LISTED, ReportError, retry_wait
+from ukl_patchbot.github.publish import Published, comment_body
+from ukl_patchbot.github.threads import PullRequestsForbidden, Thread, Threads
+from ukl_patchbot.github.transport import MAX_LISTED, RateLimited, ReportError, retry_wait
 from ukl_patchbot.github.trees import TreeLimits, Trees
 
 __all__ = [
@@ -27,6 +27,9 @@ __all__ = [
     "WRITE_PERMISSIONS",
     "Credentials",
     "GitHubClient",
+    "Published",
+    "PullRequestsForbidden",
+    "RateLimited",
     "ReportError",
     "Thread",
     "TreeLimits",
@@ -41,31 +44,22 @@ class GitHubClient(CheckRuns, Threads, Trees):
 
     def publish(
         self, outcome: JobOutcome, check_run_id: int | None, logs_hint: str | None = None
-    ) -> list[str]:
-        """Report ``outcome``: check run or statuses, then the sticky comment. Returns failures."""
+    ) -> Published:
+        """Report ``outcome``: check run or statuses, then the sticky comment.
+
+        Each step is tried even when an earlier one failed; a step GitHub rate limited
+        sets ``retry_after`` so the caller publishes again later instead of dropping it.
+        """
         job = outcome.job
         failures: list[str] = []
-        if not job.repo:
-            return failures
-        steps: list[tuple[str, Callable[[], None]]] = []
-        if job.head_sha and self.creds.is_app:
-            steps.append(
-                ("check run", lambda: self._complete_check(outcome, check_run_id, logs_hint))
-            )
-        elif job.head_sha:
-            steps.append(("commit statuses", lambda: self._statuses(outcome, logs_hint)))
-        if job.pr:
-            steps.append(
-                (
-                    "sticky comment",
-                    lambda: self.upsert_comment(
-                        job.repo or "", job.pr or 0, comment_body(outcome, logs_hint)
-                    ),
-                )
-            )
-        for name, step in steps:
+        waits: list[float] = []
+        for name, step in self._publish_steps(outcome, check_run_id, logs_hint):
             try:
                 step()
+            except RateLimited as exc:
+                log.warning("job %s: reporting %s: %s; will publish again", job.key, name, exc)
+                failures.append(name)
+                waits.append(exc.wait)
             except ReportError as exc:
                 # Reported, not raised: one failed report must not lose the others or the job.
                 log.error("job %s: reporting %s failed: %s", job.key, name, exc)
@@ -73,4 +67,24 @@ class GitHubClient(CheckRuns, Threads, Trees):
             except Exception:  # e.g. an answer PyGithub cannot parse: same rule
                 log.exception("job %s: reporting %s failed", job.key, name)
                 failures.append(name)
-        return failures
+        return Published(tuple(failures), max(waits) if waits else None)
+
+    def _publish_steps(
+        self, outcome: JobOutcome, check_run_id: int | None, logs_hint: str | None
+    ) -> list[tuple[str, Callable[[], None]]]:
+        job = outcome.job
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if not job.repo:
+            return steps
+        if job.head_sha and self.creds.is_app:
+            steps.append(
+                ("check run", lambda: self._complete_check(outcome, check_run_id, logs_hint))
+            )
+        elif job.head_sha:
+            steps.append(("commit statuses", lambda: self._statuses(outcome, logs_hint)))
+        if job.pr:
+            body = comment_body(outcome, logs_hint)
+            steps.append(
+                ("sticky comment", lambda: self.upsert_comment(job.repo or "", job.pr or 0, body))
+            )
+        return steps

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from github.Repository import Repository
+
 from ukl_patchbot.github.auth import Session
 from ukl_patchbot.github.publish import MARKER
 
@@ -16,8 +18,25 @@ class Comments(Session):
     """Comments the bot writes, each written once even when a POST's answer was lost."""
 
     def reply(self, repo: str, pr: int, body: str) -> None:
+        """Post ``body`` on ``pr``; a retry first looks for the comment a lost answer made."""
         r = self._repo(repo)
-        self._call(f"reply on {repo}#{pr}", lambda: r.get_issue(pr).create_comment(body))
+        tried = False
+
+        def post() -> None:
+            nonlocal tried
+            if tried and self._posted(r, repo, pr, body):
+                return
+            tried = True
+            r.get_issue(pr).create_comment(body)
+
+        self._call(f"reply on {repo}#{pr}", post)
+
+    def _posted(self, r: Repository, repo: str, number: int, body: str) -> bool:
+        me = self.bot_login(repo).lower()
+        for c in r.get_issue(number).get_comments():
+            if c.body == body and c.user is not None and c.user.login.lower() == me:
+                return True
+        return False
 
     def upsert_comment(self, repo: str, pr: int, body: str) -> None:
         """Edit our marked comment on ``pr`` in place, or create it once."""
@@ -44,13 +63,9 @@ class Comments(Session):
     def comment_once(self, repo: str, number: int, comment: str) -> None:
         """Post ``comment`` on ``number`` unless we posted exactly it already."""
         r = self._repo(repo)
-        me = self.bot_login(repo).lower()
 
         def once() -> None:
-            issue = r.get_issue(number)
-            for c in issue.get_comments():
-                if c.body == comment and c.user is not None and c.user.login.lower() == me:
-                    return
-            issue.create_comment(comment)
+            if not self._posted(r, repo, number, comment):
+                r.get_issue(number).create_comment(comment)
 
         self._call(f"comment on {repo}#{number}", once)

@@ -1,13 +1,16 @@
 """Pure renderers from a `JobOutcome` to what GitHub accepts: no I/O, golden-testable.
 
 GitHub limits that shape these: a check run's ``output.summary`` and
-``output.text`` hold at most 65,535 characters, one request carries at most 50
+``output.text`` hold at most 65,535 *bytes* of UTF-8 (the docs say characters;
+the API answers 422 "summary exceeds a maximum bytesize of 65535", and a
+report full of ✅ and → is far more bytes than characters), one request carries at most 50
 annotations (more are sent in further updates, which GitHub appends), an issue
 comment holds at most 65,536 characters, a commit status description 140.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +18,7 @@ from ukl_patchbot.core.jobs import Annotation, Conclusion, Job, JobOutcome, Stat
 from ukl_patchbot.core.paths import path_problem
 
 MARKER = "<!-- ukl-patchbot:report -->"
-MAX_SUMMARY = 65_535
+MAX_SUMMARY = 65_535  # bytes (UTF-8)
 MAX_COMMENT = 65_536
 MAX_ANNOTATIONS_PER_REQUEST = 50
 MAX_STATUS_DESCRIPTION = 140
@@ -29,22 +32,45 @@ _ICON = {
 }
 
 
-def truncate(text: str, limit: int, logs_hint: str | None) -> str:
-    """``text`` cut to at most ``limit`` characters at a line break, with a note saying so."""
-    if len(text) <= limit:
+def _utf8_len(text: str) -> int:
+    return len(text.encode())
+
+
+def _head(text: str, room: int, size: Callable[[str], int]) -> str:
+    """The longest prefix of ``text`` within ``room`` (as ``size`` counts), never half a
+    character, cut at a line break when one is in its second half."""
+    if size is len:
+        head = text[:room]
+    else:  # bytes: cut the encoding, drop a character split at the end
+        head = text.encode()[:room].decode(errors="ignore")
+    cut = head.rfind("\n")
+    return head[:cut] if cut > len(head) // 2 else head
+
+
+def truncate(
+    text: str, limit: int, logs_hint: str | None, *, size: Callable[[str], int] = len
+) -> str:
+    """``text`` cut to at most ``limit`` (characters, or what ``size`` counts) at a line
+    break, with a note saying how much is shown and where the full report is."""
+    if size(text) <= limit:
         return text
+    unit = "characters" if size is len else "bytes"
     where = f" Full report and logs: {logs_hint}" if logs_hint else ""
-    note = f"\n\n---\n*Report truncated: {{shown}} of {len(text)} characters shown.{where}*\n"
-    room = limit - len(note.format(shown=len(text))) - 4  # 4: a closing "\n```"
+    note = f"\n\n---\n*Report truncated: {{shown}} of {size(text)} {unit} shown.{where}*\n"
+    room = limit - size(note.format(shown=size(text))) - 4  # 4: a closing "\n```"
     if room <= 0:
-        return note.format(shown=0)[:limit]
-    cut = text.rfind("\n", 0, room)
-    head = text[: cut if cut > room // 2 else room]
-    shown = len(head)
+        return _head(note.format(shown=0), limit, size)
+    head = _head(text, room, size)
+    shown = size(head)
     # An unclosed code fence would swallow the note.
     if head.count("```") % 2 == 1:
         head += "\n```"
     return head + note.format(shown=shown)
+
+
+def truncate_bytes(text: str, limit: int, logs_hint: str | None) -> str:
+    """`truncate` counting UTF-8 bytes, as GitHub does for check run output."""
+    return truncate(text, limit, logs_hint, size=_utf8_len)
 
 
 def safe_repo_path(path: str) -> str | None:
@@ -73,6 +99,18 @@ def clean_annotations(annotations: tuple[Annotation, ...]) -> list[dict[str, Any
 
 
 @dataclass(frozen=True)
+class Published:
+    """What publishing an outcome came to: the steps that failed, and whether to try again.
+
+    ``retry_after`` is set when GitHub rate limited a step: the report is not lost,
+    the caller publishes it again after that many seconds.
+    """
+
+    failures: tuple[str, ...] = ()
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
 class CheckRunPlan:
     """The output of the final update and the annotation batches that follow it."""
 
@@ -93,7 +131,7 @@ def check_run_plan(outcome: JobOutcome, logs_hint: str | None) -> CheckRunPlan:
         tuple(anns[i : i + MAX_ANNOTATIONS_PER_REQUEST])
         for i in range(0, len(anns), MAX_ANNOTATIONS_PER_REQUEST)
     ]
-    summary = truncate(outcome.summary_md or outcome.title, MAX_SUMMARY, logs_hint)
+    summary = truncate_bytes(outcome.summary_md or outcome.title, MAX_SUMMARY, logs_hint)
     output: dict[str, Any] = {"title": outcome.title[:255] or "patchbot", "summary": summary}
     if batches:
         output["annotations"] = list(batches[0])

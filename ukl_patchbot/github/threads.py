@@ -6,12 +6,32 @@ Each is found again by a hidden marker in its body and our own login.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 from typing import Any
 
+from github import GithubException
 from github.Repository import Repository
 
 from ukl_patchbot.github.comments import Comments
-from ukl_patchbot.github.transport import MAX_LISTED
+from ukl_patchbot.github.transport import MAX_LISTED, ReportError
+
+ACTIONS_PR_SETTING = (
+    "Settings → Actions → General → Workflow permissions → "
+    "\"Allow GitHub Actions to create and approve pull requests\""
+)
+
+
+class PullRequestsForbidden(ReportError):
+    """GitHub does not let this token open pull requests (a repository setting)."""
+
+
+def said(exc: GithubException) -> str:
+    """Everything GitHub said in a refusal: its message and each of its ``errors``."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    parts = [str(data.get("message") or "")]
+    for err in data.get("errors") or ():
+        parts.append(str(err.get("message") or "") if isinstance(err, dict) else str(err))
+    return " ".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)
@@ -50,7 +70,13 @@ class Threads(Comments):
 
     def open_pull(self, repo: str, *, head: str, base: str, title: str, body: str,
                   marker: str) -> Thread:
-        """Open a pull request from branch ``head``, unless ours (with ``marker``) is open."""
+        """Open a pull request from branch ``head``, unless ours (with ``marker``) is open.
+
+        An open pull request from ``head`` that another identity of the bot opened (the
+        branch is in this repository, so only a writer pushed it) is adopted, not
+        duplicated. Raises `PullRequestsForbidden` when GitHub does not let a workflow
+        token open pull requests.
+        """
         r = self._repo(repo)
 
         def upsert() -> Thread:
@@ -58,10 +84,48 @@ class Threads(Comments):
             for th in self._marked(r, repo, marker, True):
                 if th.head == head:
                     return th
-            pr = r.create_pull(base=base, head=head, title=title, body=body)
+            try:
+                pr = r.create_pull(base=base, head=head, title=title, body=body)
+            except GithubException as exc:
+                text = said(exc)
+                if exc.status == 403 and "not permitted to create" in text:
+                    raise PullRequestsForbidden(
+                        f"GitHub: {repo} does not let GitHub Actions open pull requests"
+                        f" ({text})",
+                        hint=f"a repository admin can turn on {ACTIONS_PR_SETTING}, or run"
+                        " the job with a GitHub App or a personal token",
+                    ) from exc
+                if exc.status == 422 and "already exists" in text:
+                    return self._adopt(r, repo, head, title, body)
+                raise
             return Thread(pr.number, title, body, pr.html_url or "", head)
 
         return self._call(f"open a pull request from {head} on {repo}", upsert)
+
+    def _adopt(self, r: Repository, repo: str, head: str, title: str, body: str) -> Thread:
+        owner = repo.split("/", 1)[0]
+        for pr in r.get_pulls(state="open", head=f"{owner}:{head}"):
+            r.get_issue(pr.number).edit(title=title, body=body)
+            return Thread(pr.number, title, body, pr.html_url or "", head)
+        raise ReportError(f"GitHub: {repo} says a pull request from {head} exists, but none is open")
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """Delete ``branch`` of ``repo`` (a superseded pull request's); gone already is fine."""
+        r = self._repo(repo)
+
+        # Not ``get_git_ref(...).delete()``: a lazy GitRef's URL is ``/git/ref/...``, which
+        # GitHub serves for GET only; DELETE is ``/git/refs/{ref}``, the ref one encoded
+        # path segment (``heads%2Fpatchbot%2F...``) as Octokit sends it.
+        url = f"{r.url}/git/refs/{quote('heads/' + branch, safe='')}"
+
+        def delete() -> None:
+            try:
+                r.requester.requestJsonAndCheck("DELETE", url)
+            except GithubException as exc:
+                if exc.status not in (404, 422):  # 422: "Reference does not exist"
+                    raise
+
+        self._call(f"delete branch {branch} of {repo}", delete)
 
     def closed_pull(self, repo: str, *, head: str, markers: tuple[str, ...]) -> int | None:
         """Our pull request from ``head``, its body holding all ``markers``, closed unmerged."""

@@ -27,13 +27,56 @@ T = TypeVar("T")
 MAX_LISTED = 1000
 
 
+# GitHub asks clients hit by a secondary rate limit without ``Retry-After`` to wait at
+# least a minute; a 429 without the header is treated the same.
+SECONDARY_WAIT = 60.0
+
+
 class ReportError(InfraError):
     """GitHub could not be reached or refused, after the retries."""
+
+
+class RateLimited(ReportError):
+    """GitHub asked us to wait longer than we may block; try again after ``wait`` seconds."""
+
+    def __init__(self, message: str, wait: float) -> None:
+        super().__init__(message, hint=f"retry after {wait:.0f}s")
+        self.wait = wait
 
 
 def bind(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
     """``fn`` with ``args`` fixed now (a lambda in a loop would see the loop's last values)."""
     return lambda: fn(*args)
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    return str(data.get("message") or "")
+
+
+def rate_limit_wait(exc: Exception, attempt: int = 1) -> float | None:
+    """Seconds GitHub asks us to wait when ``exc`` is a rate limit; None when it is not one.
+
+    ``Retry-After`` wins; then a spent primary limit (``x-ratelimit-remaining: 0``) waits
+    for ``x-ratelimit-reset``; a secondary limit (403 or 429 saying so) or a bare 429
+    waits at least `SECONDARY_WAIT`, doubling with each attempt.
+    """
+    if not isinstance(exc, GithubException) or exc.status not in (403, 429):
+        return None
+    headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+    if "retry-after" in headers:
+        try:
+            return max(0.0, float(headers["retry-after"]))
+        except ValueError:
+            return SECONDARY_WAIT
+    if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+        try:
+            return max(0.0, float(headers["x-ratelimit-reset"]) - time.time()) + 1.0
+        except ValueError:
+            return SECONDARY_WAIT
+    if exc.status == 429 or "secondary rate limit" in _message(exc).lower():
+        return SECONDARY_WAIT * 2.0 ** (attempt - 1)
+    return None  # a plain 403: forbidden, a retry cannot help
 
 
 def retry_wait(exc: Exception, attempt: int) -> float | None:
@@ -42,22 +85,18 @@ def retry_wait(exc: Exception, attempt: int) -> float | None:
         return min(2.0**attempt, 30.0)
     if not isinstance(exc, GithubException):
         return None
-    headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
     if exc.status in (403, 429):
-        if "retry-after" in headers:
-            try:
-                return max(0.0, float(headers["retry-after"]))
-            except ValueError:
-                return 60.0
-        if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
-            try:
-                return max(0.0, float(headers["x-ratelimit-reset"]) - time.time()) + 1.0
-            except ValueError:
-                return 60.0
-        return min(2.0**attempt, 30.0) if exc.status == 429 else None  # plain 403: forbidden
+        return rate_limit_wait(exc, attempt)
     if exc.status >= 500:
         return min(2.0**attempt, 30.0)
     return None
+
+
+def _said(exc: Exception) -> str:
+    """GitHub's own words for a refusal, for the error message (``: Not Found``)."""
+    if isinstance(exc, GithubException) and _message(exc):
+        return ": " + _message(exc)[:200]
+    return ""
 
 
 class Transport:
@@ -90,12 +129,16 @@ class Transport:
             except (GithubException, requests.RequestException) as exc:
                 wait = retry_wait(exc, attempt)
                 status = getattr(exc, "status", type(exc).__name__)
+                limited = rate_limit_wait(exc, attempt) is not None
+                if limited and wait is not None and (wait > self.max_wait or attempt == self.attempts):
+                    # Not a failure of the report: the caller keeps it and tries again later.
+                    raise RateLimited(
+                        f"GitHub: {what} rate limited ({status}); GitHub asks to wait {wait:.0f}s",
+                        wait,
+                    ) from exc
                 if wait is None or attempt == self.attempts:
-                    raise ReportError(f"GitHub: {what} failed ({status})") from exc
-                if wait > self.max_wait:
                     raise ReportError(
-                        f"GitHub: {what} rate limited for {wait:.0f}s"
-                        f" (more than {self.max_wait:.0f}s)"
+                        f"GitHub: {what} failed ({status}{_said(exc)})"
                     ) from exc
                 log.warning(
                     "GitHub: %s failed (%s), retry %d/%d in %.1fs",

@@ -81,6 +81,28 @@ def issue_body(marker: str, component: str, line: str, base: str | None, tag: st
     return "\n".join(head) + "\n" + report.rstrip() + "\n"
 
 
+def blocked_title(component: str, tag: str) -> str:
+    return f"patchbot track: {component} {tag} passed; open its pull request by hand"
+
+
+def blocked_issue_body(marker: str, component: str, line: str, base: str | None, tag: str,
+                       outcome: JobOutcome, branch: str, link: str, setting: str) -> str:
+    """The issue text when the check passed but GitHub refused to let the job open the PR."""
+    head = [marker,
+            (f"The UKL {component} series, carried from {_base_text(base)} onto `{tag}` "
+             f"(tracked line {line}), passed the full check: {outcome.title}. It is pushed "
+             f"as branch `{branch}`, but GitHub does not let this workflow's token open "
+             "pull requests in this repository."),
+            "",
+            f"Open the pull request by hand: {link}",
+            "",
+            (f"To let the weekly job open it itself, a repository admin can turn on {setting}, "
+             "or give the job a GitHub App or a personal token (`PATCHBOT_GITHUB_TOKEN`)."),
+            ""]
+    report = truncate(outcome.summary_md, MAX_COMMENT - _HEAD_ROOM, outcome.out_dir)
+    return "\n".join(head) + "\n" + report.rstrip() + "\n"
+
+
 def superseded(pr: int, tag: str) -> str:
     return f"Superseded by #{pr}, which carries the series onto the newer tag `{tag}`."
 

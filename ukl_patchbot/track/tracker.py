@@ -30,7 +30,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ukl_patchbot.check.request import CheckRequest
 from ukl_patchbot.core import versions
@@ -38,6 +38,7 @@ from ukl_patchbot.core.config import Component, Config
 from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
 from ukl_patchbot.dispatch import execute
+from ukl_patchbot.github.threads import ACTIONS_PR_SETTING, PullRequestsForbidden, Thread
 from ukl_patchbot.history.model import Source
 from ukl_patchbot.rebase import request as rebase_request
 from ukl_patchbot.track import branch as track_branch
@@ -48,7 +49,6 @@ from ukl_patchbot.upstream import request as upstream_request
 
 if TYPE_CHECKING:
     from ukl_patchbot.core.progress import Progress
-    from ukl_patchbot.github.client import GitHubClient
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,20 @@ class LineResult:
     closed: tuple[int, ...] = ()
     actions: tuple[str, ...] = ()  # one line each, for people
     detail: str = ""
+
+
+class TrackReporter(Protocol):
+    """The GitHub side as the weekly job uses it (`ukl_patchbot.github.client.GitHubClient`)."""
+
+    def find_marked(self, repo: str, marker: str, *, pulls: bool) -> list[Thread]: ...
+    def open_pull(self, repo: str, *, head: str, base: str, title: str, body: str,
+                  marker: str) -> Thread: ...
+    def closed_pull(self, repo: str, *, head: str, markers: tuple[str, ...]) -> int | None: ...
+    def open_issue(self, repo: str, *, title: str, body: str, marker: str) -> Thread: ...
+    def edit_thread(self, repo: str, number: int, *, title: str, body: str) -> None: ...
+    def close_thread(self, repo: str, number: int, comment: str, *, pull: bool) -> None: ...
+    def delete_branch(self, repo: str, branch: str) -> None: ...
+    def branch_url(self, repo: str, branch: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -148,7 +162,7 @@ class _Line:
     line: str
     base: str | None
     tags: list[str]
-    gh: GitHubClient | None
+    gh: TrackReporter | None
     opts: TrackOptions
 
     @property
@@ -188,8 +202,11 @@ def _on_pass(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
         actions.append(f"pull request #{rejected} of this series was closed without merging; "
                        "not reopened")
     elif mine is None:
-        number = ln.gh.open_pull(repo, head=branch, base=ln.opts.base_branch or "main",
-                                 title=title, body=body, marker=ln.marker).number
+        try:
+            number = ln.gh.open_pull(repo, head=branch, base=ln.opts.base_branch or "main",
+                                     title=title, body=body, marker=ln.marker).number
+        except PullRequestsForbidden as exc:
+            return _pr_forbidden(ln, tag, outcome, branch, pushed, actions, exc)
         actions.append(f"opened pull request #{number}")
     else:
         number = mine.number
@@ -204,6 +221,9 @@ def _on_pass(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
             ln.gh.close_thread(repo, old.number, track_render.superseded(number, tag), pull=True)
             closed.append(old.number)
             actions.append(f"closed superseded pull request #{old.number}")
+            if old.head and old.head != branch and old.head.startswith("patchbot/"):
+                ln.gh.delete_branch(repo, old.head)  # nothing else will ever use it
+                actions.append(f"deleted branch {old.head}")
     for issue in ln.gh.find_marked(repo, ln.marker, pulls=False):
         ln.gh.close_thread(repo, issue.number, track_render.fixed(tag, number), pull=False)
         closed.append(issue.number)
@@ -211,6 +231,30 @@ def _on_pass(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
     return ln.result(LineStatus.PASSED, tag=tag, branch=branch, pushed=pushed,
                      pr=None if rejected else number, closed=tuple(closed),
                      actions=tuple(actions), detail=outcome.title)
+
+
+def _pr_forbidden(ln: _Line, tag: str, outcome: JobOutcome, branch: str, pushed: bool,
+                  actions: list[str], exc: PullRequestsForbidden) -> LineResult:
+    """GitHub does not let this token open pull requests: the line's issue links the branch."""
+    repo = ln.opts.repo or ""
+    assert ln.gh is not None
+    link = ln.gh.branch_url(repo, branch)
+    title = track_render.blocked_title(ln.comp.name, tag)
+    body = track_render.blocked_issue_body(ln.marker, ln.comp.name, ln.line, ln.base, tag,
+                                           outcome, branch, link, ACTIONS_PR_SETTING)
+    found = ln.gh.find_marked(repo, ln.marker, pulls=False)
+    if found:
+        issue = found[0]
+        if issue.title != title or issue.body != body:
+            ln.gh.edit_thread(repo, issue.number, title=title, body=body)
+    else:
+        issue = ln.gh.open_issue(repo, title=title, body=body, marker=ln.marker)
+    log.warning("track %s %s: %s", ln.comp.name, ln.line, exc)
+    actions.append(f"could not open a pull request: {repo} does not let GitHub Actions open"
+                   f" pull requests (turn on {ACTIONS_PR_SETTING}, or use a GitHub App or a"
+                   f" personal token); issue #{issue.number} links the branch: {link}")
+    return ln.result(LineStatus.PASSED, tag=tag, branch=branch, pushed=pushed,
+                     issue=issue.number, actions=tuple(actions), detail=outcome.title)
 
 
 def _on_fail(ln: _Line, tag: str, outcome: JobOutcome) -> LineResult:
@@ -310,7 +354,7 @@ def _fetch_line_tags(cfg: Config, comp: Component, base: str | None) -> None:
         upstream.sync(cfg, comp.name, versions=wanted, log_dir=cfg.cache_dir / "logs")
 
 
-def track(cfg: Config, opts: TrackOptions, gh: GitHubClient | None, *,
+def track(cfg: Config, opts: TrackOptions, gh: TrackReporter | None, *,
           check: CheckFn = check_tag, sync: SyncFn | None = None) -> list[LineResult]:
     """Run the weekly job over every tracked line; one `LineResult` per line.
 
