@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import realtrees
+from tests.helpers.fake_reporter import FakeReporter
 from tests.helpers.fakes_github import APP_ID, APP_SLUG, PAT, FakeGitHub, fake_github
 from tests.helpers.gitrepo import git
 from ukl_patchbot.core import config
@@ -613,3 +614,89 @@ def test_real_pipeline_pr_carries_the_check_report(linux_mirror: Path, glibc_mir
     assert re.search(r"\| ukl \| ok \|.*\| pass \|", body)
     assert "UKL/classic syscall cost ratio" in body
     assert "range-diff" in body
+
+
+# -- with only a workflow's GITHUB_TOKEN (issue 11) ------------------------------------
+@pytest.mark.parametrize("allowed", [False, True])
+def test_github_token_only_opens_the_pr_or_an_issue_with_the_branch(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    allowed: bool,
+) -> None:
+    """track.yml's fallback token: GET /user is 403 and, unless the repository allows it,
+    so is POST /pulls. The run still succeeds: a PR, or the line's issue linking the branch."""
+    from ukl_patchbot import cli
+
+    world.fake.repo(REPO).actions_may_open_prs = allowed
+    monkeypatch.setenv("PATCHBOT_GITHUB_TOKEN", world.fake.actions_token())
+    monkeypatch.setenv("PATCHBOT_GITHUB_API_URL", world.fake.url)
+    monkeypatch.setenv("PATCHBOT_GITHUB_PACE", "0")
+    monkeypatch.setenv("PATCHBOT_CACHE_DIR", str(world.cfg.cache_dir))
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    out = tmp_path / "track.json"
+    base = ["--config", str(world.project / "patchbot.toml"), "track", "--repo", REPO,
+            "--check", "tests.test_track:passing_check", "--json", str(out)]
+    assert cli.main(base) == 0
+    [line] = json.loads(out.read_text())
+    assert line["status"] == "passed" and line["branch"] == "patchbot/linux-v1.1"
+    assert git(world.remote, "rev-parse", "--verify", "refs/heads/patchbot/linux-v1.1")
+    if allowed:
+        assert len(world.open_pulls()) == 1 and world.issues() == []
+        return
+    assert world.open_pulls() == [] and world.issues() == [line["issue"]]
+    issue = world.fake.repo(REPO).issues[line["issue"]]
+    assert issue["user"] == "github-actions[bot]" and LINE_MARK in issue["body"]
+    assert "/compare/patchbot/linux-v1.1?expand=1" in issue["body"]
+    assert "Allow GitHub Actions to create and approve pull requests" in issue["body"]
+    said = capsys.readouterr().out
+    assert "does not let GitHub Actions open pull requests" in said
+    # The next run updates that one issue, and opens the PR once the setting is on.
+    assert cli.main(base) == 0 and world.issues() == [line["issue"]]
+    world.fake.repo(REPO).actions_may_open_prs = True
+    assert cli.main(base) == 0
+    assert len(world.open_pulls()) == 1 and world.issues() == []
+
+
+def test_a_superseded_prs_branch_is_deleted(world: World) -> None:
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.run()
+    world.tag_upstream("v1.2", "two\nnew lines\n" + numbered())
+    [second] = world.run()
+    assert "deleted branch patchbot/linux-v1.1" in second.actions
+    refs = git(world.remote, "for-each-ref", "--format=%(refname)").split()
+    assert refs == ["refs/heads/main", "refs/heads/patchbot/linux-v1.2"]
+
+
+# -- the weekly job's logic against the in-memory reporter (no HTTP) --------------------
+def test_logic_pass_fail_supersede_with_the_fake_reporter(world: World) -> None:
+    gh = FakeReporter()
+    world.gh = gh  # type: ignore[assignment]
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    world.check.verdicts["v1.1"] = Conclusion.FAILURE
+    [failed] = world.run()
+    assert failed.status == LineStatus.FAILED
+    issue = gh.threads[num(failed.issue)]
+    assert issue.head is None and LINE_MARK in issue.body and "v1.1" in issue.title
+    world.tag_upstream("v1.2", "two\nnew lines\n" + numbered())
+    [passed] = world.run()
+    assert passed.status == LineStatus.PASSED and issue.state == "closed"
+    assert issue.comments == [f"The series now passes the full check on `v1.2`: see #{passed.pr}."
+                              " Closing."]
+    world.tag_upstream("v1.3", "three\nnew\nlines\n" + numbered())
+    [newer] = world.run()
+    assert gh.threads[num(passed.pr)].state == "closed"
+    assert gh.branches_deleted == ["patchbot/linux-v1.2"]
+    assert [t.number for t in gh.threads.values() if t.state == "open"] == [newer.pr]
+
+
+def test_logic_pr_refused_falls_back_to_the_issue_with_the_fake_reporter(world: World) -> None:
+    gh = FakeReporter(login="github-actions[bot]")
+    gh.pulls_forbidden = True
+    world.gh = gh  # type: ignore[assignment]
+    world.tag_upstream("v1.1", "new top line\n" + numbered())
+    [res] = world.run()
+    assert res.status == LineStatus.PASSED and res.pr is None
+    issue = gh.threads[num(res.issue)]
+    assert "passed" in issue.title and "compare/patchbot/linux-v1.1" in issue.body
+    assert any("could not open a pull request" in a for a in res.actions)
+    [again] = world.run()
+    assert again.issue == res.issue and len(gh.threads) == 1
