@@ -21,6 +21,7 @@ from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome, StatusL
 from ukl_patchbot.core.markdown import fence
 from ukl_patchbot.core.progress import Progress
 from ukl_patchbot.dispatch import prsource
+from ukl_patchbot.dispatch.annotate import check_annotations, rebase_annotations
 from ukl_patchbot.history import record as history_record  # issue 14
 from ukl_patchbot.history.model import Source  # issue 14
 from ukl_patchbot.rebase import engine as rebase
@@ -30,7 +31,7 @@ from ukl_patchbot.upstream import mirror as upstream
 log = logging.getLogger(__name__)
 
 
-def outcome_for(job: Job, report: CheckReport) -> JobOutcome:
+def outcome_for(job: Job, report: CheckReport, cfg: Config | None = None) -> JobOutcome:
     """What the GitHub side publishes for a finished check."""
     conclusion = {Verdict.PASS: Conclusion.SUCCESS, Verdict.FAIL: Conclusion.FAILURE,
                   Verdict.ERROR: Conclusion.ERROR}[report.verdict]
@@ -41,8 +42,9 @@ def outcome_for(job: Job, report: CheckReport) -> JobOutcome:
         if v.ok and v.boot.ns_per_call is not None:
             desc += f", getppid {v.boot.ns_per_call:.0f} ns"
         statuses.append(StatusLine(f"patchbot/{v.variant}", state, desc))
+    annotations = check_annotations(cfg, report) if cfg is not None else ()
     return JobOutcome(job, conclusion, cr.title(report), cr.render_markdown(report),
-                      (), tuple(statuses), report.out_dir)
+                      annotations, tuple(statuses), report.out_dir)
 
 
 def error_outcome(job: Job, exc: PatchbotError) -> JobOutcome:
@@ -91,7 +93,7 @@ def run_job(job: Job, cfg: Config, progress: Progress | None = None,
         # issue 14: run and record in the results history
         report = history_record.checked(cfg, check_request(job, cfg), source=source, job=job,
                                         progress=progress, history_cfg=bot_cfg)
-        return outcome_for(job, report)
+        return outcome_for(job, report, cfg)
     except PatchbotError as exc:
         return error_outcome(job, exc)
 
@@ -101,4 +103,4 @@ def _rebase_job(job: Job, cfg: Config) -> JobOutcome:
     rep = rebase.rebase_series(cfg, job.component, tag, write=False)
     conclusion = Conclusion.SUCCESS if rep.ok else Conclusion.FAILURE
     return JobOutcome(job, conclusion, rebase_report.summary_line(rep),
-                      rebase_report.render_markdown(rep))
+                      rebase_report.render_markdown(rep), rebase_annotations(cfg, rep))
