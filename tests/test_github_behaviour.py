@@ -219,7 +219,7 @@ def test_a_pr_left_by_another_identity_is_adopted(gh_repo: FakeGitHub) -> None:
     gh = app(gh_repo)
     th = gh.open_pull(REPO, head="patchbot/l", base="main", title="new", body=MARK + "\nnew",
                       marker=MARK)
-    assert th.number == 3 and r.pulls[3].body == MARK + "\nnew"
+    assert th.number == 3 and gh_repo.calls("POST", r"/pulls$") == []
     assert [p.number for p in r.pulls.values() if p.head_ref == "patchbot/l"] == [3]
 
 
@@ -236,3 +236,17 @@ def test_errors_carry_githubs_words(gh_repo: FakeGitHub) -> None:
     gh = token(gh_repo)
     with pytest.raises(ReportError, match="Not Found"):
         gh.pr_head(REPO, 99)
+
+
+def test_the_lines_issue_survives_a_change_of_credentials(gh_repo: FakeGitHub) -> None:
+    """GITHUB_TOKEN opened the issue; the App (or a writer's token) finds and keeps it."""
+    r = gh_repo.repo(REPO)
+    r.permissions["maint"] = "maintain"
+    old = token(gh_repo, gh_repo.actions_token()).open_issue(
+        REPO, title="fails", body=MARK + "\nreport", marker=MARK)
+    r.issues[old.number + 1] = {"title": "copy", "body": MARK, "state": "open",
+                                "state_reason": None, "user": "rita"}  # a reader's copy
+    gh = app(gh_repo)
+    assert [t.number for t in gh.find_marked(REPO, MARK, pulls=False)] == [old.number]
+    again = gh.open_issue(REPO, title="fails", body=MARK + "\nreport 2", marker=MARK)
+    assert again.number == old.number and len(r.issues) == 2

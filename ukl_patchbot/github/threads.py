@@ -6,12 +6,13 @@ Each is found again by a hidden marker in its body and our own login.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from github import GithubException
 from github.Repository import Repository
 
+from ukl_patchbot.github.auth import ACTIONS_LOGIN, WRITE_PERMISSIONS
 from ukl_patchbot.github.comments import Comments
 from ukl_patchbot.github.transport import MAX_LISTED, ReportError
 
@@ -48,8 +49,16 @@ class Thread:
 class Threads(Comments):
     """Find, open, edit and close the weekly job's issues and pull requests."""
 
+    def _ours(self, repo: str, login: str) -> bool:
+        """Whether a marked thread by ``login`` is the weekly job's: ours, or left by an
+        earlier identity of the bot (``GITHUB_TOKEN``, a writer's token), so that changing
+        credentials neither orphans the line's issue nor opens a second one."""
+        low = login.lower()
+        if low in (self.bot_login(repo).lower(), ACTIONS_LOGIN):
+            return True  # github-actions[bot] writes only for this repository's workflows
+        return self.permission(repo, login) in WRITE_PERMISSIONS
+
     def _marked(self, r: Repository, repo: str, marker: str, pulls: bool) -> list[Thread]:
-        me = self.bot_login(repo).lower()
         items: Any = r.get_pulls(state="open") if pulls else r.get_issues(state="open")
         found: list[Thread] = []
         for i, it in enumerate(items):
@@ -57,7 +66,7 @@ class Threads(Comments):
                 break
             if not pulls and it.pull_request is not None:
                 continue  # the issues list holds pull requests too
-            if marker in (it.body or "") and it.user is not None and it.user.login.lower() == me:
+            if marker in (it.body or "") and it.user is not None and self._ours(repo, it.user.login):
                 head = it.head.ref if pulls else None
                 found.append(Thread(it.number, it.title, it.body or "", it.html_url or "", head))
         return sorted(found, key=lambda th: th.number)
@@ -130,14 +139,13 @@ class Threads(Comments):
     def closed_pull(self, repo: str, *, head: str, markers: tuple[str, ...]) -> int | None:
         """Our pull request from ``head``, its body holding all ``markers``, closed unmerged."""
         r = self._repo(repo)
-        me = self.bot_login(repo).lower()
         owner = repo.split("/", 1)[0]
 
         def find() -> int | None:
             for i, pr in enumerate(r.get_pulls(state="closed", head=f"{owner}:{head}")):
                 if i >= MAX_LISTED:
                     break
-                ours = pr.user is not None and pr.user.login.lower() == me
+                ours = pr.user is not None and self._ours(repo, pr.user.login)
                 body = pr.body or ""
                 if ours and all(m in body for m in markers) and not pr.merged_at:
                     return int(pr.number)
