@@ -250,3 +250,15 @@ def test_the_lines_issue_survives_a_change_of_credentials(gh_repo: FakeGitHub) -
     assert [t.number for t in gh.find_marked(REPO, MARK, pulls=False)] == [old.number]
     again = gh.open_issue(REPO, title="fails", body=MARK + "\nreport 2", marker=MARK)
     assert again.number == old.number and len(r.issues) == 2
+
+
+def test_the_installation_is_looked_up_again_after_an_hour(gh_repo: FakeGitHub) -> None:
+    gh = app(gh_repo)
+    now = [0.0]
+    gh._clock = lambda: now[0]
+    gh.pr_head(REPO, 7)
+    gh.pr_head(REPO, 7)
+    assert len(gh_repo.calls("GET", r"/installation$")) == 1
+    now[0] = 3601.0  # reinstalled meanwhile, perhaps: not cached forever
+    gh.pr_head(REPO, 7)
+    assert len(gh_repo.calls("GET", r"/installation$")) == 2

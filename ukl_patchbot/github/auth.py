@@ -40,6 +40,9 @@ ACTIONS_LOGIN = "github-actions[bot]"
 # A permission is asked of the API, then trusted this long (a revoked writer can
 # command the bot for at most this long; a busy PR does not cost a call per comment).
 PERMISSION_TTL = 300.0
+# The App may be uninstalled and installed again (a new installation id): look it up again
+# after this long rather than minting tokens for a gone installation forever.
+INSTALLATION_TTL = 3600.0
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 
@@ -89,7 +92,7 @@ class Session(Transport):
         self.creds = creds
         self._token_gh: Github | None = None
         self._integration: GithubIntegration | None = None
-        self._installations: dict[str, Github] = {}
+        self._installations: dict[str, tuple[float, Github]] = {}
         self._login: str | None = creds.login
         self._permissions: dict[tuple[str, str], tuple[float, str]] = {}
         self._clock: Callable[[], float] = time.monotonic
@@ -107,7 +110,8 @@ class Session(Transport):
                     **self._pacing,
                 )
             return self._token_gh
-        if repo not in self._installations:
+        known = self._installations.get(repo)
+        if known is None or self._clock() - known[0] > INSTALLATION_TTL:
             if self._integration is None:
                 auth = Auth.AppAuth(self.creds.app_id or 0, self.creds.private_key or "")
                 self._integration = GithubIntegration(
@@ -124,8 +128,9 @@ class Session(Transport):
                 f"find the App installation for {repo}",
                 lambda: integ.get_repo_installation(owner, name),
             )
-            self._installations[repo] = integ.get_github_for_installation(inst.id).withLazy(True)
-        return self._installations[repo]
+            gh = integ.get_github_for_installation(inst.id).withLazy(True)
+            known = self._installations[repo] = (self._clock(), gh)
+        return known[1]
 
     def web_base(self) -> str:
         """The web address matching the API (github.com, or a GitHub Enterprise host)."""
