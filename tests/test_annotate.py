@@ -37,7 +37,7 @@ def test_a_conflicting_hunk_is_annotated_on_its_patch_line(
     job = replace(job, head_sha=SHA)  # (a head sha would make it read the PR's series)
     out = replace(out, job=job)
     [ann] = out.annotations
-    patch = sorted(p.name for p in w.series_dir.glob("0001-*.patch"))[0]  # type: ignore[attr-defined]
+    patch = min(p.name for p in w.series_dir.glob("0001-*.patch"))  # type: ignore[attr-defined]
     assert ann.path == f"patchsets/linux/{patch}" and ann.level == "failure"
     text = (w.series_dir / patch).read_text().splitlines()  # type: ignore[attr-defined]
     assert text[ann.start_line - 1].startswith("@@ -17,7 +17,7 @@")

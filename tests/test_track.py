@@ -679,8 +679,8 @@ def test_logic_pass_fail_supersede_with_the_fake_reporter(world: World) -> None:
     world.tag_upstream("v1.2", "two\nnew lines\n" + numbered())
     [passed] = world.run()
     assert passed.status == LineStatus.PASSED and issue.state == "closed"
-    assert issue.comments == [f"The series now passes the full check on `v1.2`: see #{passed.pr}."
-                              " Closing."]
+    assert issue.comments == [
+        f"The series now passes the full check on `v1.2`: see #{passed.pr}. Closing."]
     world.tag_upstream("v1.3", "three\nnew\nlines\n" + numbered())
     [newer] = world.run()
     assert gh.threads[num(passed.pr)].state == "closed"

@@ -70,7 +70,7 @@ def test_a_pr_runs_once_with_its_logs_linked_from_the_check_run(bot: Bot) -> Non
     [run] = bot.gh.check_runs.values()
     assert run.history == ["queued", "in_progress", "completed"]
     assert run.details_url == f"{LOGS}/{job.key}/"
-    [(outcome, cid, hint)] = bot.gh.published
+    [(_outcome, cid, hint)] = bot.gh.published
     assert cid == run.id and hint == f"{LOGS}/{job.key}/"
 
 
