@@ -262,3 +262,14 @@ def test_the_installation_is_looked_up_again_after_an_hour(gh_repo: FakeGitHub) 
     now[0] = 3601.0  # reinstalled meanwhile, perhaps: not cached forever
     gh.pr_head(REPO, 7)
     assert len(gh_repo.calls("GET", r"/installation$")) == 2
+
+
+def test_the_fakes_errors_are_checked_against_githubs_error_schemas(gh_repo: FakeGitHub) -> None:
+    spec = gh_repo.spec
+    path = f"/repos/{REPO}/pulls"
+    assert spec.check_error("POST", path, 422, {"message": "Validation Failed"})  # no doc url
+    bad = {"message": "Validation Failed", "documentation_url": "d", "errors": [{"field": "x"}]}
+    assert any("'code' is a required property" in p for p in spec.check_error("POST", path, 422, bad))
+    good = {"message": "Validation Failed", "documentation_url": "d",
+            "errors": [{"resource": "PullRequest", "code": "custom", "message": "exists"}]}
+    assert spec.check_error("POST", path, 422, good) == []

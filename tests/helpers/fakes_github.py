@@ -295,6 +295,10 @@ class FakeGitHub:
             if fault is not None:
                 status, payload, headers = fault.status, error(fault.message), fault.headers
         rec.status = status
+        if status >= 400:  # our own answers must be shaped as GitHub's errors are
+            with self.lock:
+                self.violations.extend(self.spec.check_error(h.command, parts.path, status,
+                                                             payload))
         data = json.dumps(payload).encode() if payload is not None else b""
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")

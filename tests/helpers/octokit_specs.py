@@ -131,6 +131,34 @@ class RestSpec:
         return op.name, problems
 
 
+    def check_error(
+        self, method: str, path: str, status: int, payload: Any
+    ) -> list[str]:
+        """Problems with an error answer (status >= 400) the fake gives: it must match the
+        operation's documented error schema for that status (``validation-error`` for 422,
+        ``basic-error`` otherwise) and, as GitHub's do, carry ``message`` and
+        ``documentation_url``."""
+        op = self.find(method, path)
+        if op is None or status < 400:
+            return []
+        where = f"{op.name} answer {status}"
+        if not isinstance(payload, dict) or not {"message", "documentation_url"} <= set(payload):
+            return [f"{where}: error body lacks message/documentation_url: {payload!r:.200}"]
+        spec_op = self._resolve({"$ref": "#" + op.pointer})
+        resp = spec_op.get("responses", {}).get(str(status))
+        schema_ref = "#/components/schemas/" + (
+            "validation-error" if status == 422 else "basic-error"
+        )
+        if resp is not None:
+            content = self._resolve(resp).get("content", {}).get("application/json")
+            if content and "$ref" in content.get("schema", {}):
+                schema_ref = content["schema"]["$ref"]
+        validator = jsonschema.Draft4Validator(
+            {"$ref": "urn:github-rest" + schema_ref}, registry=self.registry
+        )
+        return [f"{where}: {e.message[:300]}" for e in validator.iter_errors(payload)]
+
+
 class WebhookSpec:
     """Webhook payload schemas, keyed like ``issue-comment-created``."""
 
