@@ -7,6 +7,10 @@ against the REST description by the fixture.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from tests.fakes_github import (
@@ -273,3 +277,48 @@ def test_the_fakes_errors_are_checked_against_githubs_error_schemas(gh_repo: Fak
     good = {"message": "Validation Failed", "documentation_url": "d",
             "errors": [{"resource": "PullRequest", "code": "custom", "message": "exists"}]}
     assert spec.check_error("POST", path, 422, good) == []
+
+
+RECORDED = Path(__file__).parent / "data" / "github-errors"
+
+
+def recorded(name: str) -> dict[str, Any]:
+    return json.loads((RECORDED / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_recorded_github_errors(gh_repo: FakeGitHub) -> None:
+    """GitHub's own error answers, replayed: each leads where the client promises."""
+    assert sorted(p.stem for p in RECORDED.glob("*.json")) == [
+        "check-run-summary-bytesize", "create-pull-actions-not-permitted",
+        "get-user-installation-token", "primary-rate-limit", "pull-already-exists",
+        "secondary-rate-limit"]
+    gh_repo.replay(recorded("get-user-installation-token"))
+    assert token(gh_repo).bot_login(REPO) == ACTIONS_USER
+
+    gh_repo.repo(REPO).refs.add("patchbot/linux-v6.1.2")
+    gh_repo.replay(recorded("create-pull-actions-not-permitted"))
+    with pytest.raises(PullRequestsForbidden):
+        token(gh_repo).open_pull(REPO, head="patchbot/linux-v6.1.2", base="main", title="t",
+                                 body=MARK, marker=MARK)
+
+    sleeps = Sleeps()
+    gh = app(gh_repo, sleep=sleeps)
+    gh_repo.replay(recorded("check-run-summary-bytesize"))
+    with pytest.raises(ReportError, match="maximum bytesize") as err:
+        gh.start_check(outcome().job, None)
+    assert not isinstance(err.value, RateLimited) and sleeps == []
+
+    gh_repo.replay(recorded("secondary-rate-limit"))
+    assert gh.pr_head(REPO, 7) == SHA and sleeps == [SECONDARY_WAIT]
+
+    gh_repo.replay(recorded("primary-rate-limit"))
+    with pytest.raises(RateLimited) as limited:
+        gh.pr_head(REPO, 7)
+    assert 3500 < limited.value.wait <= 3602
+
+    gh_repo.repo(REPO).pulls[12] = PullRequest(12, SHA, head_ref="patchbot/linux-v6.1.2",
+                                               user="someone-else")
+    gh_repo.replay(recorded("pull-already-exists"))
+    th = app(gh_repo).open_pull(REPO, head="patchbot/linux-v6.1.2", base="main", title="t",
+                                body=MARK + "\nnew", marker=MARK)
+    assert th.number == 12 and gh_repo.repo(REPO).pulls[12].body == MARK + "\nnew"

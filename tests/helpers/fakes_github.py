@@ -92,6 +92,7 @@ class Fault:
     headers: dict[str, str]
     apply: bool  # perform the operation, then answer with the fault (lost answer)
     message: str = "injected fault"
+    body: dict[str, Any] | None = None  # a recorded GitHub answer, sent as it is
 
 
 @dataclass
@@ -220,6 +221,18 @@ class FakeGitHub:
             self.faults.append(Fault(method, re.compile(path), 403, times, headers, False,
                                      "API rate limit exceeded for installation ID 77."))
 
+    def replay(self, recorded: dict[str, Any], times: int = 1) -> None:
+        """Answer the next matching request with a recorded GitHub answer (``tests/data/
+        github-errors``); an ``x-ratelimit-reset`` of ``+N`` means N seconds from now."""
+        headers = dict(recorded.get("headers") or {})
+        reset = headers.get("x-ratelimit-reset", "")
+        if reset.startswith("+"):
+            headers["x-ratelimit-reset"] = str(int(time.time()) + int(reset[1:]))
+        with self.lock:
+            self.faults.append(Fault(recorded["method"], re.compile(recorded["path"]),
+                                     int(recorded["status"]), times, headers, False,
+                                     body=recorded["body"]))
+
     def actions_token(self) -> str:
         """A token like a workflow's ``GITHUB_TOKEN`` (an installation token of Actions)."""
         token = f"ghs_actions{next(self.ids)}"
@@ -287,7 +300,7 @@ class FakeGitHub:
             if fault is not None:
                 fault.times -= 1
         if fault is not None and not fault.apply:
-            status, payload, headers = fault.status, error(fault.message), fault.headers
+            status, payload, headers = fault.status, fault.body or error(fault.message), fault.headers
         else:
             status, payload, headers = self._dispatch(
                 h.command, parts.path, body, rec.auth, rec.query

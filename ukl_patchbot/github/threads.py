@@ -14,7 +14,7 @@ from github.Repository import Repository
 
 from ukl_patchbot.github.auth import ACTIONS_LOGIN, WRITE_PERMISSIONS
 from ukl_patchbot.github.comments import Comments
-from ukl_patchbot.github.transport import MAX_LISTED, ReportError
+from ukl_patchbot.github.transport import MAX_LISTED, ReportError, said
 
 ACTIONS_PR_SETTING = (
     "Settings → Actions → General → Workflow permissions → "
@@ -24,15 +24,6 @@ ACTIONS_PR_SETTING = (
 
 class PullRequestsForbidden(ReportError):
     """GitHub does not let this token open pull requests (a repository setting)."""
-
-
-def said(exc: GithubException) -> str:
-    """Everything GitHub said in a refusal: its message and each of its ``errors``."""
-    data = exc.data if isinstance(exc.data, dict) else {}
-    parts = [str(data.get("message") or "")]
-    for err in data.get("errors") or ():
-        parts.append(str(err.get("message") or "") if isinstance(err, dict) else str(err))
-    return " ".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)

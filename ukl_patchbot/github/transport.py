@@ -92,10 +92,19 @@ def retry_wait(exc: Exception, attempt: int) -> float | None:
     return None
 
 
+def said(exc: GithubException) -> str:
+    """Everything GitHub said in a refusal: its message and each of its ``errors``."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    parts = [str(data.get("message") or "")]
+    for err in data.get("errors") or ():
+        parts.append(str(err.get("message") or "") if isinstance(err, dict) else str(err))
+    return "; ".join(p for p in parts if p)
+
+
 def _said(exc: Exception) -> str:
     """GitHub's own words for a refusal, for the error message (``: Not Found``)."""
-    if isinstance(exc, GithubException) and _message(exc):
-        return ": " + _message(exc)[:200]
+    if isinstance(exc, GithubException) and said(exc):
+        return ": " + said(exc)[:300]
     return ""
 
 
