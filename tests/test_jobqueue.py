@@ -17,7 +17,7 @@ from ukl_patchbot.bot.ledger import JobState, Ledger, RedisKV, SqliteKV
 from ukl_patchbot.bot.routing import Command, Trigger
 from ukl_patchbot.bot.worker import BotWorker, WorkerSettings, load_executor
 from ukl_patchbot.core import config
-from ukl_patchbot.core.errors import InfraError, UserError
+from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
 from ukl_patchbot.dispatch import execute
 from ukl_patchbot.github.client import Credentials, GitHubClient
@@ -131,32 +131,6 @@ def test_webhook_example_payload_end_to_end(bot: Bot, tmp_path: Path) -> None:
     assert [r["conclusion"] for r in repo.check_runs.values()] == ["success"]
 
 
-def test_pr_touching_no_series_runs_nothing(bot: Bot) -> None:
-    bot.fake.repo(REPO).pulls[7].files = ["README.md", "ukl_patchbot/cli.py"]
-    bot.send()
-    bot.drain()
-    assert bot.run.jobs == [] and bot.fake.repo(REPO).check_runs == {}
-
-
-def test_patch_paths_escaping_the_tree_are_ignored(
-    bot: Bot, caplog: pytest.LogCaptureFixture
-) -> None:
-    bot.fake.repo(REPO).pulls[7].files = [
-        "patchsets/linux/../../../etc/passwd",
-        "patchsets/../kconfigs/../../x",
-        "/patchsets/linux/abs.patch",
-        "patchsets/linux\\..\\..\\win.patch",
-        "kconfigs/./ukl.config",
-    ]
-    bot.send()
-    bot.drain()
-    assert bot.run.jobs == []
-    assert caplog.text.count("ignoring unsafe path") == 5
-    assert bot.worker.components_touched(
-        ["patchsets/glibc/0001-x.patch", "../patchsets/linux/x"]
-    ) == ["glibc"]
-
-
 def test_read_only_commenter_gets_one_polite_reply(bot: Bot) -> None:
     bot.send(event="issue_comment", command=Command.CHECK, actor="rita", head_sha=None)
     bot.drain()
@@ -190,79 +164,6 @@ def test_comment_by_the_bot_itself_is_ignored(tmp_path: Path, fake_github: FakeG
     bot.send(event="issue_comment", command=Command.CHECK, actor=PAT_USER, head_sha=None)
     bot.drain()
     assert bot.run.jobs == [] and bot.comments == []
-
-
-@pytest.mark.parametrize(
-    "command,tag,expect",
-    [
-        (Command.REBASE, "v6.1.192", (JobKind.REBASE, "linux", "v6.1.192")),
-        (Command.CHECK, "glibc-2.36", (JobKind.CHECK, "glibc", "glibc-2.36")),
-        (Command.CHECK, None, (JobKind.CHECK, "linux", None)),
-    ],
-)
-def test_maintainer_commands(
-    bot: Bot, command: Command, tag: str | None, expect: tuple[JobKind, str, str | None]
-) -> None:
-    bot.send(event="issue_comment", command=command, tag=tag, head_sha=None)
-    bot.drain()
-    assert [(j.kind, j.component, j.tag) for j in bot.run.jobs] == [expect]
-    assert bot.run.jobs[0].head_sha == SHA and bot.run.jobs[0].requested_by == "alice"
-
-
-def test_retry_runs_the_last_job_again_and_edits_the_same_comment(bot: Bot) -> None:
-    bot.send()
-    bot.drain()
-    bot.send(event="issue_comment", command=Command.RETRY, head_sha=None)
-    bot.drain()
-    assert len(bot.run.jobs) == 2 and bot.run.jobs[0].key == bot.run.jobs[1].key
-    ours = [c for c in bot.comments if MARKER in str(c["body"])]
-    assert len(ours) == 1
-
-
-def test_same_job_from_two_triggers_runs_once(bot: Bot) -> None:
-    bot.send(event="pull_request")
-    bot.send(event="issue_comment", command=Command.CHECK, head_sha=None)  # same PR head
-    bot.drain()
-    assert len(bot.run.jobs) == 1
-
-
-@pytest.mark.parametrize("holder", ["another-worker", "same-worker"])
-def test_series_lock_holds_a_second_job_back(bot: Bot, holder: str) -> None:
-    # "same-worker": another thread of this very worker process runs a job of the series.
-    owner = f"{bot.worker.owner}/other-job-key" if holder == "same-worker" else "another-worker"
-    assert bot.queue.ledger.acquire("series:linux:6.1", owner, lease=0.5)
-    bot.send()
-    bot.queue.drain(max_tasks=2, timeout=0.3)
-    assert bot.run.jobs == []  # rescheduled while the lock was held
-    time.sleep(0.6)  # the other holder's lease runs out (it died)
-    bot.drain()
-    assert len(bot.run.jobs) == 1
-
-
-def test_infra_errors_are_retried_then_reported(bot: Bot) -> None:
-    def broken(job: Job) -> JobOutcome:
-        raise InfraError("mirror unreachable")
-
-    bot.run.behaviour = broken
-    bot.send()
-    bot.drain()
-    assert len(bot.run.jobs) == bot.settings.max_attempts
-    run = next(iter(bot.fake.repo(REPO).check_runs.values()))
-    assert run["conclusion"] == str(Conclusion.ERROR)
-    assert "mirror unreachable" in str(bot.comments[0]["body"])
-    rec = bot.queue.ledger.get(bot.run.jobs[0].key)
-    assert rec is not None and rec.state == JobState.DONE
-
-
-def test_user_error_is_reported_without_retry(bot: Bot) -> None:
-    def bad_tag(job: Job) -> JobOutcome:
-        raise UserError("unknown tag v9.9", hint="pick a tag from the tracked lines")
-
-    bot.run.behaviour = bad_tag
-    bot.send(event="issue_comment", command=Command.REBASE, tag="v9.9", head_sha=None)
-    bot.drain()
-    assert len(bot.run.jobs) == 1
-    assert "unknown tag v9.9" in str(bot.comments[0]["body"])
 
 
 def test_github_outage_while_resolving_is_retried(bot: Bot) -> None:

@@ -3,6 +3,8 @@ rate-limited reports, check run links. The HTTP client has its own tests."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ from ukl_patchbot.bot.ledger import JobState
 from ukl_patchbot.bot.routing import Command, Trigger, route
 from ukl_patchbot.bot.worker import BotWorker, WorkerSettings
 from ukl_patchbot.core import config
-from ukl_patchbot.core.jobs import Conclusion, Job, JobOutcome
+from ukl_patchbot.core.errors import InfraError, UserError
+from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
 
 REPO = "ukl/patches"
 SHA = "c0ffee" * 6 + "abcd"
@@ -30,6 +33,9 @@ class Bot:
         self.gh.heads[(REPO, 7)] = SHA
         self.gh.files[(REPO, 7)] = ["patchsets/linux/0001-ukl-kconfig.patch"]
         self.ran: list[Job] = []
+        self.behaviour: Callable[[Job], JobOutcome] | None = None
+        self.n = 0
+        self.gh.permissions[(REPO, "alice")] = "maintain"
         opts = {"lease": 5, "max_attempts": 3, "lock_retry_delay": 0.05, "retry_delay": 0.05,
                 **settings}
         self.worker = BotWorker(self.queue, self.cfg, self.gh, self.execute,
@@ -37,7 +43,24 @@ class Bot:
 
     def execute(self, job: Job, cfg: config.Config) -> JobOutcome:
         self.ran.append(job)
+        if self.behaviour is not None:
+            return self.behaviour(job)
         return JobOutcome(job, Conclusion.SUCCESS, f"{job.component} ok", "all fine")
+
+    def send(self, **kw: object) -> Submitted:
+        """A trigger as the webhook parks it (default: a PR event from alice)."""
+        self.n += 1
+        fields: dict[str, object] = {"delivery_id": f"d{self.n}", "event": "pull_request",
+                                     "repo": REPO, "command": Command.CHECK, "actor": "alice",
+                                     "pr": 7, "head_sha": SHA, **kw}
+        return self.queue.submit_trigger(Trigger(**fields))  # type: ignore[arg-type]
+
+    def drain(self) -> int:
+        return self.queue.drain(timeout=30)
+
+    @property
+    def reports(self) -> list[JobOutcome]:
+        return [o for o, _cid, _hint in self.gh.published]
 
     def deliver(self, event: str, payload: dict[str, Any], delivery: str) -> Submitted:
         trigger = route(event, delivery, payload)
@@ -165,3 +188,104 @@ def test_route_turns_rerun_buttons_into_rerun_triggers() -> None:
         "action": "completed", "repository": {"full_name": REPO},
         "check_run": {"external_id": "abc", "head_sha": SHA}})
     assert not isinstance(completed, Trigger)
+
+
+# -- the worker's logic, moved here from the HTTP-faked tests -------------------------
+def test_pr_touching_no_series_runs_nothing(bot: Bot) -> None:
+    bot.gh.files[(REPO, 7)] = ["README.md", "ukl_patchbot/cli.py"]
+    bot.send()
+    bot.drain()
+    assert bot.ran == [] and bot.gh.check_runs == {}
+
+
+def test_patch_paths_escaping_the_tree_are_ignored(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.gh.files[(REPO, 7)] = [
+        "patchsets/linux/../../../etc/passwd",
+        "patchsets/../kconfigs/../../x",
+        "/patchsets/linux/abs.patch",
+        "patchsets/linux\\..\\..\\win.patch",
+        "kconfigs/./ukl.config",
+    ]
+    bot.send()
+    bot.drain()
+    assert bot.ran == []
+    assert caplog.text.count("ignoring unsafe path") == 5
+    assert bot.worker.components_touched(
+        ["patchsets/glibc/0001-x.patch", "../patchsets/linux/x"]
+    ) == ["glibc"]
+
+
+@pytest.mark.parametrize(
+    "command,tag,expect",
+    [
+        (Command.REBASE, "v6.1.192", (JobKind.REBASE, "linux", "v6.1.192")),
+        (Command.CHECK, "glibc-2.36", (JobKind.CHECK, "glibc", "glibc-2.36")),
+        (Command.CHECK, None, (JobKind.CHECK, "linux", None)),
+    ],
+)
+def test_maintainer_commands(
+    bot: Bot, command: Command, tag: str | None, expect: tuple[JobKind, str, str | None]
+) -> None:
+    bot.send(event="issue_comment", command=command, tag=tag, head_sha=None)
+    bot.drain()
+    assert [(j.kind, j.component, j.tag) for j in bot.ran] == [expect]
+    assert bot.ran[0].head_sha == SHA and bot.ran[0].requested_by == "alice"
+
+
+def test_retry_runs_the_last_job_again(bot: Bot) -> None:
+    bot.send()
+    bot.drain()
+    bot.send(event="issue_comment", command=Command.RETRY, head_sha=None)
+    bot.drain()
+    assert len(bot.ran) == 2 and bot.ran[0].key == bot.ran[1].key
+    assert [o.job.key for o in bot.reports] == [bot.ran[0].key] * 2
+
+
+def test_same_job_from_two_triggers_runs_once(bot: Bot) -> None:
+    bot.send(event="pull_request")
+    bot.send(event="issue_comment", command=Command.CHECK, head_sha=None)  # same PR head
+    bot.drain()
+    assert len(bot.ran) == 1
+
+
+@pytest.mark.parametrize("holder", ["another-worker", "same-worker"])
+def test_series_lock_holds_a_second_job_back(bot: Bot, holder: str) -> None:
+    # "same-worker": another thread of this very worker process runs a job of the series.
+    owner = f"{bot.worker.owner}/other-job-key" if holder == "same-worker" else "another-worker"
+    assert bot.queue.ledger.acquire("series:linux:6.1", owner, lease=0.5)
+    bot.send()
+    bot.queue.drain(max_tasks=2, timeout=0.3)
+    assert bot.ran == []  # rescheduled while the lock was held
+    time.sleep(0.6)  # the other holder's lease runs out (it died)
+    bot.drain()
+    assert len(bot.ran) == 1
+
+
+def test_infra_errors_are_retried_then_reported(bot: Bot) -> None:
+    def broken(job: Job) -> JobOutcome:
+        raise InfraError("mirror unreachable")
+
+    bot.behaviour = broken
+    bot.send()
+    bot.drain()
+    assert len(bot.ran) == 3  # max_attempts
+    [report] = bot.reports
+    assert report.conclusion == Conclusion.ERROR and "mirror unreachable" in report.summary_md
+    [run] = bot.gh.check_runs.values()
+    assert run.conclusion == str(Conclusion.ERROR)
+    rec = bot.queue.ledger.get(bot.ran[0].key)
+    assert rec is not None and rec.state == JobState.DONE
+
+
+def test_user_error_is_reported_without_retry(bot: Bot) -> None:
+    def bad_tag(job: Job) -> JobOutcome:
+        raise UserError("unknown tag v9.9", hint="pick a tag from the tracked lines")
+
+    bot.behaviour = bad_tag
+    bot.send(event="issue_comment", command=Command.REBASE, tag="v9.9", head_sha=None)
+    bot.drain()
+    assert len(bot.ran) == 1
+    [report] = bot.reports
+    assert "unknown tag v9.9" in report.summary_md
