@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from tests.fakes_github import APP_ID, FakeGitHub, PullRequest, fake_github
+from tests.helpers.fakes_github import APP_ID, FakeGitHub, PullRequest, fake_github
 from tests.test_rebase import build_world, edit, numbered
 from ukl_patchbot.core.jobs import Job, JobKind
 from ukl_patchbot.dispatch import execute

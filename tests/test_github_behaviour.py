@@ -1,6 +1,6 @@
 """The client against the fake where GitHub behaves beyond its REST description (issue 11).
 
-Each test drives real HTTP through PyGithub to `tests.fakes_github`, which answers
+Each test drives real HTTP through PyGithub to `tests.helpers.fakes_github`, which answers
 with GitHub's statuses, headers and messages; every request is also checked
 against the REST description by the fixture.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes_github import (
+from tests.helpers.fakes_github import (
     ACTIONS_USER,
     APP_ID,
     PAT,

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.bench.bench_webhook import plan
-from tests.webhook_client import SECRET, sign
+from tests.helpers.webhook_client import SECRET, sign
 from ukl_patchbot.bot.jobqueue import JobQueue
 from ukl_patchbot.bot.webhook import WebhookSettings, create_app
 

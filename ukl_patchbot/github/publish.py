@@ -39,10 +39,8 @@ def _utf8_len(text: str) -> int:
 def _head(text: str, room: int, size: Callable[[str], int]) -> str:
     """The longest prefix of ``text`` within ``room`` (as ``size`` counts), never half a
     character, cut at a line break when one is in its second half."""
-    if size is len:
-        head = text[:room]
-    else:  # bytes: cut the encoding, drop a character split at the end
-        head = text.encode()[:room].decode(errors="ignore")
+    # In bytes: cut the encoding and drop a character split at the end.
+    head = text[:room] if size is len else text.encode()[:room].decode(errors="ignore")
     cut = head.rfind("\n")
     return head[:cut] if cut > len(head) // 2 else head
 
