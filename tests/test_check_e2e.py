@@ -187,4 +187,6 @@ def test_cli_check_exit_code_json_and_markdown(passing, monkeypatch: pytest.Monk
     assert json.loads((cfg.root / "check.json").read_text())["passed"] is True
     assert capsys.readouterr().out.startswith(f"## patchbot check linux {TAG}: PASS")
     assert (out / "report.md").is_file()
-    assert (out / "reproducer.sh").read_text().splitlines()[-1] == f"patchbot check {TAG}"
+    reproduce = json.loads((cfg.root / "check.json").read_text())["reproduce"]
+    assert reproduce.startswith(f"patchbot check {TAG} --glibc ")
+    assert (out / "reproducer.sh").read_text().splitlines()[-1] == reproduce
