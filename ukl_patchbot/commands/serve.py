@@ -41,8 +41,10 @@ def cache_dir_for(config_path: Path | None) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ukl_patchbot.bot.jobqueue import JobQueue, queue_url_from_env
     from ukl_patchbot.bot.webhook import WebhookSettings, create_app, serve
-    from ukl_patchbot.core.secrets import install_log_redaction, scrub_environment
+    from ukl_patchbot.core.secrets import install_log_redaction, isolate, scrub_environment
 
+    # Re-executes this command once without the secrets in its environment (/proc/<pid>/environ).
+    isolate()
     settings = WebhookSettings.from_env()
     scrub_environment()
     if args.verbose == 0:

@@ -39,10 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from ukl_patchbot.bot.worker import BotWorker, WorkerSettings, load_executor
     from ukl_patchbot.commands.serve import cache_dir_for
     from ukl_patchbot.core import config
-    from ukl_patchbot.core.secrets import install_log_redaction, scrub_environment
+    from ukl_patchbot.core.secrets import install_log_redaction, isolate, scrub_environment
     from ukl_patchbot.dispatch import prsource
     from ukl_patchbot.github.client import Credentials, GitHubClient
 
+    # Re-executes this command once without the secrets in its environment (/proc/<pid>/environ).
+    isolate()
     cfg = config.load(args.config)
     settings = WorkerSettings.from_env()
     creds = Credentials.from_env()
