@@ -41,6 +41,7 @@ class Workers:
 
     def __init__(self, tmp: Path, fake: FakeGitHub, queue_url: str) -> None:
         self.tmp, self.fake, self.queue_url = tmp, fake, queue_url
+        fake.repo(REPO).permissions["alice"] = "write"  # the PR author: built without approval
         self.runs = tmp / "runs"
         (tmp / "patchbot.toml").write_text("")
         key = tmp / "app.pem"

@@ -78,6 +78,17 @@ class Ledger:
     def unclaim(self, marker: str) -> None:
         self.kv.delete(f"seen:{marker}")
 
+    # -- approvals of untrusted pull requests --------------------------------
+    def approve(self, repo: str, pr: int, sha: str, by: str) -> None:
+        """Record that maintainer ``by`` approved building head ``sha`` of ``repo#pr``."""
+        self.kv.update(
+            f"approved:{repo.lower()}#{pr}@{sha}", lambda _raw: {"by": by, "at": time.time()}
+        )
+
+    def approved_by(self, repo: str, pr: int, sha: str) -> str | None:
+        raw = self.kv.get(f"approved:{repo.lower()}#{pr}@{sha}")
+        return str(raw["by"]) if raw else None
+
     # -- jobs -----------------------------------------------------------
     def park_trigger(self, delivery_id: str, data: dict[str, Any]) -> None:
         """Record a trigger so that it survives a worker dying while resolving it."""

@@ -5,9 +5,11 @@ handler does only what proves the event authentic and records it durably:
 
 1. body size (413), 2. ``X-Hub-Signature-256`` HMAC over the raw body (401),
 3. content type and JSON (400), 4. route the event (204 when it needs no work),
-5. de-duplicate on ``X-GitHub-Delivery`` and the job identity and enqueue (202;
-200 for a duplicate). Permission checks and file lists need the GitHub API and
-are done by the worker.
+5. refuse repositories that are not ours (403), 6. de-duplicate on
+``X-GitHub-Delivery`` and the job identity and enqueue (202; 200 for a
+duplicate). Permission checks and file lists need the GitHub API and are done
+by the worker. A signed payload never gives a 500: JSON nested too deeply is a
+400, and the router checks every field's type.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask, Request, Response, jsonify, request
 
 from ukl_patchbot.bot.routing import Ignored, Pong, Trigger, route
+from ukl_patchbot.bot.trust import BotPolicy
 from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.core.secrets import read_secret
 
@@ -42,10 +46,15 @@ class WebhookSettings:
     secret: bytes
     max_body: int = DEFAULT_MAX_BODY
     bot_login: str | None = None
+    # Repositories we serve (lower-cased owner/name): events of any other are refused.
+    repositories: frozenset[str] = frozenset()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
-        """Read the secret (required) and limits from the environment."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, config_path: Path | None = None
+    ) -> WebhookSettings:
+        """Read the secret (required) and limits from the environment, repositories from
+        ``[bot]`` of the configuration (or ``PATCHBOT_REPOSITORIES``)."""
         import os
 
         env = os.environ if env is None else env
@@ -64,6 +73,7 @@ class WebhookSettings:
             secret=secret.encode(),
             max_body=max_body,
             bot_login=env.get("PATCHBOT_BOT_LOGIN") or None,
+            repositories=BotPolicy.load(config_path, env).repositories,
         )
 
 
@@ -98,7 +108,8 @@ def _parse_body(req: Request, body: bytes) -> dict[str, Any] | None:
             data = json.loads(form["payload"][0])
         else:
             return None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the interpreter's limit (a 100k-deep list).
         return None
     return data if isinstance(data, dict) else None
 
@@ -136,13 +147,26 @@ def create_app(settings: WebhookSettings, submit: Submit) -> Flask:
         payload = _parse_body(request, body)
         if payload is None:
             return _problem(400, "body is not a JSON object in a content type GitHub sends")
-        decision = route(event, delivery, payload, bot_login=settings.bot_login)
+        try:
+            decision = route(event, delivery, payload, bot_login=settings.bot_login)
+        except RecursionError:
+            return _problem(400, "payload nested too deeply")
         if isinstance(decision, Pong):
             log.info("delivery %s: ping", delivery)
             return jsonify({"status": "pong"})
         if isinstance(decision, Ignored):
             log.info("delivery %s: %s event ignored: %s", delivery, event, decision.reason)
             return Response(status=204)
+        if decision.repo.lower() not in settings.repositories:
+            log.warning(
+                "delivery %s: %s event for %s refused: not one of the repositories this bot"
+                " serves (add it to [bot] repositories in patchbot.toml or"
+                " PATCHBOT_REPOSITORIES)",
+                delivery,
+                event,
+                decision.repo,
+            )
+            return _problem(403, f"repository {decision.repo} is not served here")
         try:
             result = submit(decision)
         except InfraError as exc:
