@@ -38,6 +38,8 @@ def test_serve_environ_holds_no_secret(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
+        first = proc.stdout.readline().decode()
+        assert "repositories served: none" in first, first
         line = proc.stdout.readline().decode()
         assert "listening" in line, line
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
@@ -108,3 +110,16 @@ def test_every_secret_is_redacted_whatever_its_length(caplog: pytest.LogCaptureF
     secrets.RedactingFilter().filter(record)
     assert value not in record.getMessage()
     assert secrets.REDACTED in record.getMessage()
+
+
+def test_worker_refuses_to_start_without_a_working_sandbox(tmp_path: Path) -> None:
+    (tmp_path / "patchbot.toml").write_text('[bot]\nrepositories = ["ukl/patches"]\n')
+    res = subprocess.run(
+        [sys.executable, "-m", "ukl_patchbot", "worker", "--once"],
+        cwd=tmp_path,
+        env=_env(tmp_path, PATCHBOT_GITHUB_TOKEN=PAT, PATH=str(tmp_path / "no-tools-here")),
+        capture_output=True, timeout=120,
+    )
+    out = (res.stdout + res.stderr).decode()
+    assert res.returncode != 0, out
+    assert "sandbox does not work" in out and 'sandbox = "none"' in out

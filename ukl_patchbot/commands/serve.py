@@ -45,19 +45,27 @@ def run(args: argparse.Namespace) -> int:
 
     # Re-executes this command once without the secrets in its environment (/proc/<pid>/environ).
     isolate()
-    settings = WebhookSettings.from_env()
+    settings = WebhookSettings.from_env(config_path=args.config)
     scrub_environment()
     if args.verbose == 0:
         logging.getLogger("ukl_patchbot").setLevel(logging.INFO)
     install_log_redaction()
     url = queue_url_from_env(cache_dir_for(args.config))
     queue = JobQueue(url)
+    # Deliveries recorded but not queued when an earlier serve died: queue them now.
+    recovered = queue.drain_outbox()
+    if recovered:
+        print(f"patchbot serve: queued {recovered} delivery(ies) a crash had kept back",
+              flush=True)
     app = create_app(settings, lambda trigger: str(queue.submit_trigger(trigger)))
     # issue 14: the read-only results dashboard at /
     from ukl_patchbot.commands.dashboard import history_opener
     from ukl_patchbot.dashboard import web as dashboard_web
 
     dashboard_web.register(app, history_opener(args.config))
+
+    served = ", ".join(sorted(settings.repositories)) or "none (every event is refused)"
+    print(f"patchbot serve: repositories served: {served}", flush=True)
 
     def ready(host: str, port: int) -> None:
         print(
