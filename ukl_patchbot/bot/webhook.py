@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,6 +196,91 @@ def create_app(settings: WebhookSettings, submit: Submit) -> Flask:
     return app
 
 
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one client may hold of the server (slow-client resistance).
+
+    waitress closes a connection only after ``channel_timeout`` of *silence*, so a
+    client sending one header byte every few seconds held its slot for ever, and
+    110 of them filled waitress's 100 connections. Here every request must be
+    complete ``request_timeout`` seconds after the connection opened (or after
+    the previous request on it), one address may hold ``per_address``
+    connections, and the server holds up to ``total`` at once.
+    """
+
+    request_timeout: float = 10.0
+    per_address: int = 32
+    total: int = 1000
+
+
+def make_server(
+    app: Flask,
+    host: str,
+    port: int,
+    *,
+    threads: int = 4,
+    max_body: int = DEFAULT_MAX_BODY,
+    limits: ConnectionLimits = ConnectionLimits(),
+) -> Any:
+    """A waitress server for ``app`` with `ConnectionLimits`; ``.run()`` serves until closed."""
+    from waitress.adjustments import Adjustments
+    from waitress.channel import HTTPChannel
+    from waitress.server import TcpWSGIServer
+    from waitress.task import ThreadedTaskDispatcher
+
+    class GuardedChannel(HTTPChannel):  # type: ignore[misc]
+        def __init__(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:
+            super().__init__(server, sock, addr, adj, map=map)
+            self.request_began = self.creation_time
+            peer = addr[0] if isinstance(addr, tuple) else addr
+            same = sum(
+                1
+                for c in server.active_channels.values()
+                if isinstance(c.addr, tuple) and c.addr[0] == peer
+            )
+            if same > limits.per_address:
+                log.warning("connection from %s refused: %d open (limit %d)", peer, same - 1,
+                            limits.per_address)
+                self.handle_close()
+
+        def received(self, data: bytes) -> bool:
+            had = bool(self.requests)
+            result = super().received(data)
+            if self.requests and not had:
+                self.request_began = time.time()  # complete: the next one gets a fresh budget
+            return bool(result)
+
+    class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
+        channel_class = GuardedChannel
+
+        def maintenance(self, now: float) -> None:
+            super().maintenance(now)
+            cutoff = now - limits.request_timeout
+            for channel in list(self.active_channels.values()):
+                if not channel.requests and getattr(channel, "request_began", now) < cutoff:
+                    if channel.request is not None:
+                        log.warning("connection from %s closed: request not complete in %.0fs",
+                                    channel.addr, limits.request_timeout)
+                    channel.will_close = True
+
+    adj = Adjustments(
+        host=host,
+        port=port,
+        threads=threads,
+        # waitress buffers each request fully before the app sees it (slow clients
+        # cannot hold a worker thread) and drops bodies over this size itself.
+        max_request_body_size=max_body + 1,
+        channel_timeout=30,
+        cleanup_interval=1,  # how often the request deadline is checked
+        connection_limit=limits.total,
+        ident="patchbot",
+    )
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(adj.threads)
+    (sockinfo,) = adj.listen[:1]
+    return GuardedServer(app, {}, True, None, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+
+
 def serve(
     app: Flask,
     host: str,
@@ -203,21 +289,10 @@ def serve(
     threads: int = 4,
     max_body: int = DEFAULT_MAX_BODY,
     ready: Callable[[str, int], None] | None = None,
+    limits: ConnectionLimits = ConnectionLimits(),
 ) -> None:
     """Run ``app`` under waitress until interrupted."""
-    from waitress.server import create_server
-
-    server = create_server(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        # waitress buffers each request fully before the app sees it (slow clients
-        # cannot hold a worker thread) and drops bodies over this size itself.
-        max_request_body_size=max_body + 1,
-        channel_timeout=30,
-        ident="patchbot",
-    )
+    server = make_server(app, host, port, threads=threads, max_body=max_body, limits=limits)
     if ready is not None:
-        ready(server.effective_host, server.effective_port)  # type: ignore[union-attr]
+        ready(server.effective_host, server.effective_port)
     server.run()
