@@ -68,8 +68,8 @@ def attack_tree(tmp_path: Path, port: int) -> tuple[Path, dict[str, Path]]:
     )
     attacks = [
         ("read-secret-file", f"cat {token_file}"),
-        ("read-worker-environ", f"cat /proc/{os.getpid()}/environ /proc/$$PPID/environ | tr '\\0' '\\n'"
-         " | grep PATCHBOT_GITHUB_TOKEN"),
+        ("read-worker-environ", (f"cat /proc/{os.getpid()}/environ /proc/$$PPID/environ"
+                                 " | tr '\\0' '\\n' | grep PATCHBOT_GITHUB_TOKEN")),
         ("write-outside", f"echo pwned > {outside}/pwned && cat {outside}/pwned"),
         ("network", probe),
     ]
@@ -154,8 +154,8 @@ def test_secret_file_in_a_visible_tree_is_masked(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     policy = sandbox.Policy(writable=(work,), read_only=(checkout,), hidden=(checkout / "token",))
-    res = runner.run(["sh", "-c", f"cat {checkout}/kconfig; cat {checkout}/token;"
-                      f" echo x > {checkout}/new"], cwd=work, capture=True, sandbox=policy)
+    script = f"cat {checkout}/kconfig; cat {checkout}/token; echo x > {checkout}/new"
+    res = runner.run(["sh", "-c", script], cwd=work, capture=True, sandbox=policy)
     assert "CONFIG_X=y" in res.stdout
     assert TOKEN not in res.stdout
     assert not (checkout / "new").exists()

@@ -68,7 +68,7 @@ def test_worker_and_its_children_cannot_read_the_token(tmp_path: Path, via_file:
     res = subprocess.run(
         [sys.executable, "-m", "ukl_patchbot", "worker", "--once", "--executor",
          "tests.helpers.envprobe:execute"],
-        cwd=tmp_path, env=_env(tmp_path, **extra), capture_output=True, timeout=120,
+        cwd=tmp_path, env=_env(tmp_path, **extra), capture_output=True, timeout=120, check=False,
     )
     assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
     own = (tmp_path / "runs" / "worker-environ").read_bytes()
@@ -97,7 +97,7 @@ def test_serve_refuses_a_weak_secret_from_the_environment(tmp_path: Path) -> Non
     res = subprocess.run(
         [sys.executable, "-m", "ukl_patchbot", "serve", "--port", "0"],
         cwd=tmp_path, env=_env(tmp_path, PATCHBOT_WEBHOOK_SECRET="a"),
-        capture_output=True, timeout=60,
+        capture_output=True, timeout=60, check=False,
     )
     assert res.returncode != 0
     assert b"too weak" in res.stderr + res.stdout
@@ -118,7 +118,7 @@ def test_worker_refuses_to_start_without_a_working_sandbox(tmp_path: Path) -> No
         [sys.executable, "-m", "ukl_patchbot", "worker", "--once"],
         cwd=tmp_path,
         env=_env(tmp_path, PATCHBOT_GITHUB_TOKEN=PAT, PATH=str(tmp_path / "no-tools-here")),
-        capture_output=True, timeout=120,
+        capture_output=True, timeout=120, check=False,
     )
     out = (res.stdout + res.stderr).decode()
     assert res.returncode != 0, out

@@ -174,7 +174,7 @@ class BotWorker:
                 again = trigger.command == Command.RETRY or self._failed_before(job)
                 if self.queue.submit_job(job, again=again):
                     self._announce(job)
-        except Exception as exc:  # noqa: BLE001 - GitHub down, or a bug: retried, then reported
+        except Exception as exc:  # GitHub down, or a bug: retried, then reported
             transient = isinstance(exc, InfraError) and not _is_final(exc)
             if transient and int(raw["attempts"]) < self.settings.max_attempts:
                 log.warning("delivery %s: %s; will retry", delivery_id, exc)
