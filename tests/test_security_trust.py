@@ -141,3 +141,39 @@ def test_a_404_is_final_not_retried(bot: Bot) -> None:
 
 def test_worker_policy_defaults_to_no_repository(tmp_path: Path) -> None:
     assert not BotPolicy.load(tmp_path / "missing.toml", {}).allows(REPO)
+
+
+def test_job_that_could_not_run_runs_again_on_redelivery_and_reopen(bot: Bot) -> None:
+    from ukl_patchbot.core.errors import UserError
+    from ukl_patchbot.core.jobs import Conclusion, Job, JobOutcome
+
+    def broken_then_ok(job: Job) -> JobOutcome:
+        if len(bot.run.jobs) == 1:
+            raise UserError("mirror missing a tag")
+        return JobOutcome(job, Conclusion.SUCCESS, "ok", "ok")
+
+    bot.run.behaviour = broken_then_ok
+    bot.send(delivery_id="job-fails")
+    bot.drain()
+    assert "mirror missing a tag" in str(bot.comments[0]["body"])
+    assert bot.send(delivery_id="job-fails") == Submitted.QUEUED  # GitHub's redelivery
+    bot.drain()
+    assert len(bot.run.jobs) == 2
+    assert bot.send(delivery_id="reopened") == Submitted.DUPLICATE  # it succeeded this time
+
+
+def test_reopen_after_a_job_that_could_not_run_runs_it_again(bot: Bot) -> None:
+    from ukl_patchbot.core.errors import UserError
+    from ukl_patchbot.core.jobs import Conclusion, Job, JobOutcome
+
+    def broken_then_ok(job: Job) -> JobOutcome:
+        if len(bot.run.jobs) == 1:
+            raise UserError("mirror missing a tag")
+        return JobOutcome(job, Conclusion.SUCCESS, "ok", "ok")
+
+    bot.run.behaviour = broken_then_ok
+    bot.send(delivery_id="opened")
+    bot.drain()
+    assert bot.send(delivery_id="reopened") == Submitted.QUEUED  # not "duplicate"
+    bot.drain()
+    assert len(bot.run.jobs) == 2

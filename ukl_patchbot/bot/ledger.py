@@ -180,6 +180,13 @@ class Ledger:
             {"state": JobState.DONE, "enqueued": True, "duplicate_of": of},
         )
 
+    def fail_trigger(self, delivery_id: str) -> None:
+        """Mark a resolved trigger failed because its job could not produce a result, so
+        that its redelivery (or a reopen with the same identity) runs it again."""
+        self._transition(
+            f"trg:{delivery_id}", lambda r: r["state"] == JobState.DONE, {"state": JobState.FAILED}
+        )
+
     def trigger_data(self, delivery_id: str) -> dict[str, Any] | None:
         raw = self.kv.get(f"trg:{delivery_id}")
         return raw["trigger"] if raw else None

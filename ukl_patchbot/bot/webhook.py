@@ -50,6 +50,9 @@ class WebhookSettings:
     # Repositories we serve (lower-cased owner/name): events of any other are refused.
     repositories: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "repositories", frozenset(r.lower() for r in self.repositories))
+
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] | None = None, config_path: Path | None = None

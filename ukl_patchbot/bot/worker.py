@@ -460,6 +460,8 @@ class BotWorker:
         hint = f"{self.settings.logs_url}/{job.key}/" if self.settings.logs_url else outcome.out_dir
         failures = self.reporter.publish(outcome, rec.meta.get("check_run_id"), hint)
         self.ledger.set_meta(job.key, conclusion=str(outcome.conclusion), report_failures=failures)
+        if outcome.conclusion == Conclusion.ERROR and job.delivery_id:
+            self.ledger.fail_trigger(job.delivery_id)
 
     def give_up(self, key: str) -> None:
         """Report a job the reaper marked failed because it kept killing its worker."""
