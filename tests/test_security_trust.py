@@ -177,3 +177,23 @@ def test_reopen_after_a_job_that_could_not_run_runs_it_again(bot: Bot) -> None:
     assert bot.send(delivery_id="reopened") == Submitted.QUEUED  # not "duplicate"
     bot.drain()
     assert len(bot.run.jobs) == 2
+
+
+@pytest.mark.parametrize("author", ["alice", "eve"])
+def test_pr_touching_only_ci_or_workflows_builds_nothing(bot: Bot, author: str) -> None:
+    """The worker runs its own checkout's code: a PR's .github/ or ci/ changes are never run
+    and trigger no build (and an outsider's get no approval request either)."""
+    bot.fake.repo(REPO).pulls[7].files = [".github/workflows/check.yml", "ci/main-job.sh",
+                                          "ukl_patchbot/check/kbuild.py"]
+    bot.send(actor=author, author=author)
+    bot.drain()
+    assert bot.run.jobs == []
+    assert bot.comments == [] and not bot.fake.repo(REPO).check_runs
+
+
+def test_path_tricks_in_pr_file_lists_select_no_series(bot: Bot) -> None:
+    assert bot.worker.components_touched([
+        "patchsets/linux/../../ci/main-job.sh", "/patchsets/linux/x.patch",
+        "kconfigs/../ci/x",
+    ]) == []
+    assert bot.worker.components_touched(["patchsets/glibc/0001-x.patch"]) == ["glibc"]
