@@ -59,7 +59,7 @@ def _route_ok(event: str, payload: dict[str, Any]) -> None:
         assert Trigger.from_dict(json.loads(json.dumps(decision.to_dict()))) == decision
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(event=st.sampled_from(EVENTS), payload=PAYLOADS)
 def test_router_never_raises_on_generated_payloads(event: str, payload: dict[str, Any]) -> None:
     _route_ok(event, payload)
