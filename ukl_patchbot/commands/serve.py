@@ -55,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     # Deliveries recorded but not queued when an earlier serve died: queue them now.
     recovered = queue.drain_outbox()
     if recovered:
-        print(f"patchbot serve: queued {recovered} delivery(ies) a crash had kept back",
-              flush=True)
+        logging.getLogger(__name__).warning(
+            "queued %d delivery(ies) a crash had kept back", recovered
+        )
     app = create_app(settings, lambda trigger: str(queue.submit_trigger(trigger)))
     # issue 14: the read-only results dashboard at /
     from ukl_patchbot.commands.dashboard import history_opener
@@ -65,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
     dashboard_web.register(app, history_opener(args.config))
 
     served = ", ".join(sorted(settings.repositories)) or "none (every event is refused)"
-    print(f"patchbot serve: repositories served: {served}", flush=True)
 
     def ready(host: str, port: int) -> None:
         print(
-            f"patchbot serve: listening on http://{host}:{port}/webhook (queue {url.split('://')[0]})",
+            f"patchbot serve: listening on http://{host}:{port}/webhook (queue {url.split('://')[0]};"
+            f" repositories served: {served})",
             flush=True,
         )
 
