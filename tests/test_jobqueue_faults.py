@@ -320,7 +320,7 @@ def test_serve_killed_at_each_intake_step_loses_nothing(
     """kill -9 at a named step (fault injection, not timing luck): the event is not lost,
     its redelivery is queued or answered "duplicate" only once it is in the queue, and
     exactly one job runs."""
-    from tests.webhook_client import deliver
+    from tests.helpers.webhook_client import deliver
 
     sha = "5e" * 20
     repo = fake_github.repo(REPO)
@@ -363,7 +363,7 @@ def test_redelivery_after_a_crash_is_queued_not_answered_duplicate(
     repo.pulls[10] = PullRequest(10, sha, ["patchsets/linux/0001-a.patch"])
     repo.permissions["alice"] = "write"
     url = f"sqlite:///{tmp_path / 'queue.sqlite3'}"
-    from tests.webhook_client import deliver
+    from tests.helpers.webhook_client import deliver
 
     crashing = Serve(tmp_path, url, fault=window)
     with pytest.raises((ConnectionError, OSError)):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.webhook_client import OUR_REPOS, SECRET, RunningServer, deliver, start_server
+from tests.helpers.webhook_client import OUR_REPOS, SECRET, RunningServer, deliver, start_server
 from ukl_patchbot.bot.jobqueue import JobQueue
 from ukl_patchbot.bot.routing import Command, Ignored, Pong, Trigger, parse_command, route
 from ukl_patchbot.bot.trust import BotPolicy

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes_github import PAT
+from tests.helpers.fakes_github import PAT
 from tests.helpers.gitrepo import REPO_ROOT
 from ukl_patchbot.bot.jobqueue import JobQueue
 from ukl_patchbot.core import secrets

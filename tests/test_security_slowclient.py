@@ -3,6 +3,7 @@ deliveries (real sockets on loopback; the attackers come from 127.0.0.2)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.webhook_client import OUR_REPOS, SECRET, deliver, start_app
+from tests.helpers.webhook_client import OUR_REPOS, SECRET, deliver, start_app
 from ukl_patchbot.bot.webhook import ConnectionLimits, WebhookSettings, create_app, make_server
 
 SLOW = 110
@@ -71,10 +72,8 @@ def _guarded(limits: ConnectionLimits) -> Iterator[Any]:
 
 
 def _run(server: Any) -> None:
-    try:
+    with contextlib.suppress(OSError, ValueError):  # closed from the test thread
         server.run()
-    except (OSError, ValueError):  # closed from the test thread
-        pass
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes_github import FakeGitHub, PullRequest, fake_github
+from tests.helpers.fakes_github import FakeGitHub, PullRequest, fake_github
 from tests.test_jobqueue import REPO, SHA, Bot
 from ukl_patchbot.bot.jobqueue import Submitted
 from ukl_patchbot.bot.ledger import JobState

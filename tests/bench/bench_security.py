@@ -35,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers.webhook_client import sign
 from tests.test_security_slowclient import Trickle
-from tests.webhook_client import sign
 from ukl_patchbot.bot.jobqueue import JobQueue
 
 SECRET = "bench-webhook-secret-0123456789abcdef"

@@ -43,7 +43,7 @@ _FAULT_POINT = os.environ.get("PATCHBOT_FAULT_POINT", "")
 
 
 def _fault(step: str) -> None:
-    if _FAULT_POINT == step:
+    if step == _FAULT_POINT:
         os.kill(os.getpid(), signal.SIGKILL)
 
 

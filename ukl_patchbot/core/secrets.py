@@ -18,6 +18,7 @@ in the build sandbox (`ukl_patchbot.core.sandbox.hide`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -164,10 +165,8 @@ def _receive(fd: int) -> None:
     except OSError as exc:
         raise InfraError(f"cannot read the secrets handed over on fd {fd}: {exc}") from None
     finally:
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
     payload = json.loads(b"".join(chunks) or b"{}")
     for name, value in payload.get("values", {}).items():
         if name in SECRET_VARS and isinstance(value, str):
