@@ -14,6 +14,7 @@ DEBS=(
   # the results history's PostgreSQL backend is tested against a real server;
   # the dashboard's pages are tested in a real browser (chromium via chromium-driver)
   postgresql chromium chromium-driver
+  bubblewrap
 )
 # The test oracles come from npm; a machine with a node of its own keeps it.
 command -v npm >/dev/null 2>&1 || DEBS+=(nodejs npm)

@@ -111,7 +111,7 @@ def test_pr_event_runs_one_check_and_reports_it(bot: Bot) -> None:
 
 def test_webhook_example_payload_end_to_end(bot: Bot, tmp_path: Path) -> None:
     """A real pull_request payload through the HTTP server, the queue and the worker."""
-    from tests.helpers.webhook_client import SECRET, deliver, start_server
+    from tests.helpers.webhook_client import OUR_REPOS, SECRET, deliver, start_server
     from ukl_patchbot.bot.webhook import WebhookSettings
 
     ex = next(examples("pull_request", "opened"))
@@ -119,7 +119,11 @@ def test_webhook_example_payload_end_to_end(bot: Bot, tmp_path: Path) -> None:
     repo.pulls[ex["number"]] = PullRequest(
         ex["number"], ex["pull_request"]["head"]["sha"], ["kconfigs/ukl.config"]
     )
-    server = start_server(bot.queue, WebhookSettings(secret=SECRET.encode()))
+    # The example's author owns the repository: its PR is built without approval.
+    repo.permissions[ex["pull_request"]["user"]["login"]] = "admin"
+    server = start_server(
+        bot.queue, WebhookSettings(secret=SECRET.encode(), repositories=OUR_REPOS)
+    )
     try:
         assert deliver(server.url, "pull_request", ex).status == 202
     finally:

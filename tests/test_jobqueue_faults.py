@@ -41,8 +41,9 @@ class Workers:
 
     def __init__(self, tmp: Path, fake: FakeGitHub, queue_url: str) -> None:
         self.tmp, self.fake, self.queue_url = tmp, fake, queue_url
+        fake.repo(REPO).permissions["alice"] = "write"  # the PR author: built without approval
         self.runs = tmp / "runs"
-        (tmp / "patchbot.toml").write_text("")
+        (tmp / "patchbot.toml").write_text(f'[bot]\nrepositories = ["{REPO}"]\n')
         key = tmp / "app.pem"
         key.write_text(fake.private_key_pem)
         self.env = {
@@ -239,3 +240,140 @@ def test_job_key_is_stable_for_dedup() -> None:
         {"kind": "check", "repo": REPO, "pr": 1, "head_sha": "e" * 40, "delivery_id": "two"}
     )
     assert a.key == b.key
+
+
+# -- kill -9 of `patchbot serve` at each step of the intake --------------------------
+
+SERVE_SECRET = "fault-test-webhook-secret-0123456789"
+
+
+class Serve:
+    """A real `patchbot serve` process on loopback."""
+
+    def __init__(self, tmp: Path, queue_url: str, fault: str | None = None) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHBOT_")}
+        env.update(
+            PYTHONPATH=str(REPO_ROOT),
+            PATCHBOT_QUEUE_URL=queue_url,
+            PATCHBOT_WEBHOOK_SECRET=SERVE_SECRET,
+            PATCHBOT_REPOSITORIES=REPO,
+        )
+        if fault:
+            env["PATCHBOT_FAULT_POINT"] = fault
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ukl_patchbot", "serve", "--port", "0"],
+            cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        assert self.proc.stdout is not None
+        self.output = []
+        while True:
+            line = self.proc.stdout.readline().decode()
+            assert line, "serve exited before listening:\n" + "".join(self.output)
+            self.output.append(line)
+            if "listening on" in line:
+                self.url = line.split("listening on ")[1].split("/webhook")[0]
+                break
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def pr_payload(pr: int, sha: str) -> dict[str, object]:
+    return {
+        "action": "synchronize",
+        "number": pr,
+        "pull_request": {"number": pr, "head": {"sha": sha}, "user": {"login": "alice"}},
+        "repository": {"full_name": REPO},
+        "sender": {"login": "alice"},
+    }
+
+
+def process_all(tmp: Path, fake: FakeGitHub, queue_url: str) -> list[Job]:
+    """Run what is queued in this process with a recording executor; the jobs it ran."""
+    from ukl_patchbot.bot.worker import BotWorker, WorkerSettings
+    from ukl_patchbot.core import config
+    from ukl_patchbot.core.jobs import Conclusion, JobOutcome
+    from ukl_patchbot.github.client import Credentials, GitHubClient
+
+    ran: list[Job] = []
+
+    def execute(job: Job, cfg: config.Config) -> JobOutcome:
+        ran.append(job)
+        return JobOutcome(job, Conclusion.SUCCESS, "ok", "ok")
+
+    (tmp / "patchbot.toml").write_text("")
+    creds = Credentials(api_url=fake.url, app_id=APP_ID, private_key=fake.private_key_pem)
+    gh = GitHubClient(creds, pace=False)
+    queue = JobQueue(queue_url)
+    BotWorker(queue, config.load(tmp / "patchbot.toml"), gh, execute,
+              WorkerSettings(lease=5, retry_delay=0.05, lock_retry_delay=0.05))
+    queue.drain(timeout=30)
+    return ran
+
+
+@pytest.mark.parametrize("window", ["after-park", "after-identity", "after-enqueue"])
+def test_serve_killed_at_each_intake_step_loses_nothing(
+    tmp_path: Path, fake_github: FakeGitHub, window: str
+) -> None:
+    """kill -9 at a named step (fault injection, not timing luck): the event is not lost,
+    its redelivery is queued or answered "duplicate" only once it is in the queue, and
+    exactly one job runs."""
+    from tests.helpers.webhook_client import deliver
+
+    sha = "5e" * 20
+    repo = fake_github.repo(REPO)
+    repo.pulls[9] = PullRequest(9, sha, ["patchsets/linux/0001-a.patch"])
+    repo.permissions["alice"] = "write"
+    url = f"sqlite:///{tmp_path / 'queue.sqlite3'}"
+    payload = pr_payload(9, sha)
+    crashing = Serve(tmp_path, url, fault=window)
+    with pytest.raises((ConnectionError, OSError)):  # killed before it could answer
+        deliver(crashing.url, "pull_request", payload, delivery="d-crash", secret=SERVE_SECRET)
+    crashing.proc.wait(timeout=10)
+    assert crashing.proc.returncode == -signal.SIGKILL
+    queue = JobQueue(url)
+    assert queue.ledger.trigger_data("d-crash") is not None  # recorded before the kill
+    assert queue.ledger.unqueued_triggers() == ["d-crash"]  # ... but not marked queued
+    server = Serve(tmp_path, url)
+    try:
+        answer = deliver(server.url, "pull_request", payload, delivery="d-crash",
+                         secret=SERVE_SECRET)
+        # Either the restart's outbox drain queued it (then "duplicate" is the truth) or
+        # the redelivery did: never a "duplicate" of something not in the queue.
+        assert queue.ledger.unqueued_triggers() == []
+        drained_at_start = any("a crash had kept back" in line for line in server.output)
+        assert drained_at_start
+        assert answer.status == 200 and answer.json()["status"] == "duplicate"
+    finally:
+        server.stop()
+    ran = process_all(tmp_path, fake_github, url)
+    assert [(j.repo, j.pr, j.head_sha) for j in ran] == [(REPO, 9, sha)]
+    assert [r["conclusion"] for r in repo.check_runs.values()] == ["success"]
+
+
+@pytest.mark.parametrize("window", ["after-park", "after-identity", "after-enqueue"])
+def test_redelivery_after_a_crash_is_queued_not_answered_duplicate(
+    tmp_path: Path, fake_github: FakeGitHub, window: str
+) -> None:
+    """GitHub's redelivery reaching the intake before any restart drained the outbox."""
+    sha = "6f" * 20
+    repo = fake_github.repo(REPO)
+    repo.pulls[10] = PullRequest(10, sha, ["patchsets/linux/0001-a.patch"])
+    repo.permissions["alice"] = "write"
+    url = f"sqlite:///{tmp_path / 'queue.sqlite3'}"
+    from tests.helpers.webhook_client import deliver
+
+    crashing = Serve(tmp_path, url, fault=window)
+    with pytest.raises((ConnectionError, OSError)):
+        deliver(crashing.url, "pull_request", pr_payload(10, sha), delivery="d-re",
+                secret=SERVE_SECRET)
+    crashing.proc.wait(timeout=10)
+    queue = JobQueue(url)
+    trigger = Trigger("d-re", "pull_request", REPO, Command.CHECK, actor="alice", pr=10,
+                      head_sha=sha, author="alice")
+    assert str(queue.submit_trigger(trigger)) == "queued"  # the same code serve runs
+    assert str(queue.submit_trigger(trigger)) == "duplicate"  # now it is in the queue
+    ran = process_all(tmp_path, fake_github, url)
+    assert [(j.pr, j.head_sha) for j in ran] == [(10, sha)]

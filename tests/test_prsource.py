@@ -373,6 +373,7 @@ def test_worker_reports_a_pr_whose_patch_escapes_the_tree(
         repo = fake_github.repo(REPO)
         repo.pulls[7] = PullRequest(7, good, [LINUX_PATCH])
         repo.pulls[8] = PullRequest(8, bad, [LINUX_PATCH])
+        repo.permissions["alice"] = "write"  # the PRs' author: built without an approval
         queue = JobQueue(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
         BotWorker(queue, cfg, app, settings=WorkerSettings(lease=5, retry_delay=0.05),
                   owner="test-worker")  # executor: the default, execute.execute_job

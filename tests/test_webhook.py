@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 from tests.helpers.octokit_specs import examples, webhook_spec
-from tests.helpers.webhook_client import SECRET, RunningServer, deliver, sign, start_server, webhook_server
+from tests.helpers.webhook_client import (
+    OUR_REPOS,
+    SECRET,
+    RunningServer,
+    deliver,
+    sign,
+    start_server,
+    webhook_server,
+)
 from ukl_patchbot.bot.jobqueue import JobQueue
 from ukl_patchbot.bot.routing import Command, Trigger
 from ukl_patchbot.bot.webhook import WebhookSettings, signature_ok
@@ -273,7 +281,7 @@ def test_queue_failure_is_503_and_redelivery_is_accepted(tmp_path: Path) -> None
     from tests.helpers.webhook_client import start_app
     from ukl_patchbot.bot.webhook import create_app
 
-    app = create_app(WebhookSettings(secret=SECRET.encode()), flaky)
+    app = create_app(WebhookSettings(secret=SECRET.encode(), repositories=OUR_REPOS), flaky)
     running = start_app(app)
     try:
         ex = next(examples("pull_request", "opened"))
@@ -315,7 +323,7 @@ def test_server_serves_many_threads_without_mixups(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     queue = JobQueue(f"sqlite:///{tmp_path / 'q.sqlite3'}")
-    running = start_server(queue, WebhookSettings(secret=SECRET.encode()))
+    running = start_server(queue, WebhookSettings(secret=SECRET.encode(), repositories=OUR_REPOS))
     try:
         ex = next(examples("pull_request", "opened"))
 

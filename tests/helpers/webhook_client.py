@@ -19,6 +19,8 @@ from ukl_patchbot.bot.jobqueue import JobQueue
 from ukl_patchbot.bot.webhook import WebhookSettings, create_app
 
 SECRET = "It's a Secret to Everybody"
+# The repositories the test servers serve: the octokit examples' and the fakes'.
+OUR_REPOS = frozenset({"codertocat/hello-world", "ukl/patches", "octocat/hello-world"})
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,12 @@ def webhook_server(tmp_path: Path) -> Iterator[RunningServer]:
     queue = JobQueue(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
     running = start_server(
         queue,
-        WebhookSettings(secret=SECRET.encode(), max_body=256 * 1024, bot_login="ukl-patchbot[bot]"),
+        WebhookSettings(
+            secret=SECRET.encode(),
+            max_body=256 * 1024,
+            bot_login="ukl-patchbot[bot]",
+            repositories=OUR_REPOS,
+        ),
     )
     try:
         yield running

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +38,13 @@ TRIGGER_TASK = "patchbot.trigger"
 JOB_TASK = "patchbot.job"
 
 Handler = Callable[[str, str], None]  # (task kind, key)
+# Fault injection for the crash tests: kill this process at the named intake step.
+_FAULT_POINT = os.environ.get("PATCHBOT_FAULT_POINT", "")
+
+
+def _fault(step: str) -> None:
+    if step == _FAULT_POINT:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Submitted(StrEnum):
@@ -128,27 +136,60 @@ class JobQueue:
             return self._submit(trigger)
 
     def _submit(self, trigger: Trigger) -> Submitted:
-        delivery = f"delivery:{trigger.delivery_id}"
-        if not self.ledger.claim(delivery):
-            log.info("delivery %s: duplicate delivery id, dropped", trigger.delivery_id)
-            return Submitted.DUPLICATE
+        """Record, then queue. Crash-safe at every step (see `drain_outbox`):
+
+        1. the trigger is recorded under its delivery id (atomic; the record *is* the
+           de-duplication, so no claim can outlive a failed record);
+        2. its job identity is tied to it (a repeat of a live delivery is closed as a
+           duplicate; one of a failed delivery runs again);
+        3. it goes to the queue, 4. the record is marked queued.
+
+        A kill between 1 and 4 leaves a record not marked queued: GitHub's redelivery
+        queues it then (202), and so does the next start of `patchbot serve` or the
+        worker's reaper. Only a delivery whose record exists and is queued is answered
+        "duplicate".
+        """
+        did = trigger.delivery_id
+        existing = self.ledger.park_new(did, trigger.to_dict())
+        _fault("after-park")
+        if existing is not None:
+            if existing.get("enqueued", True):
+                log.info("delivery %s: duplicate delivery id, dropped", did)
+                return Submitted.DUPLICATE
+            log.warning("delivery %s: recorded earlier but never queued; queuing it now", did)
+            self._enqueue_parked(did)
+            return Submitted.QUEUED
         dedup = trigger.dedup_key
-        if dedup and not self.ledger.claim(f"trigger:{dedup}"):
-            log.info(
-                "delivery %s: same repo/PR/sha/command as an earlier delivery, dropped",
-                trigger.delivery_id,
-            )
-            return Submitted.DUPLICATE
-        try:
-            self.ledger.park_trigger(trigger.delivery_id, trigger.to_dict())
-            self._trigger_task(trigger.delivery_id)
-        except Exception as exc:
-            # Forget the claims so that GitHub's redelivery of this event is accepted.
-            self.ledger.unclaim(delivery)
-            if dedup:
-                self.ledger.unclaim(f"trigger:{dedup}")
-            raise InfraError(f"cannot enqueue delivery {trigger.delivery_id}: {exc}") from exc
+        if dedup:
+            holder = self.ledger.claim_identity(dedup, did)
+            _fault("after-identity")
+            if holder is not None:
+                log.info(
+                    "delivery %s: same repo/PR/sha/command as delivery %s, dropped", did, holder
+                )
+                self.ledger.drop_duplicate(did, holder)
+                return Submitted.DUPLICATE
+        self._enqueue_parked(did)
         return Submitted.QUEUED
+
+    def _enqueue_parked(self, delivery_id: str) -> None:
+        try:
+            self._trigger_task(delivery_id)
+            _fault("after-enqueue")
+            self.ledger.mark_enqueued(delivery_id)
+        except Exception as exc:
+            # The record stays, not marked queued: a redelivery or the next drain queues it.
+            raise InfraError(f"cannot enqueue delivery {delivery_id}: {exc}") from exc
+
+    def drain_outbox(self, older_than: float | None = None) -> int:
+        """Queue every recorded trigger that a crash kept from the queue; how many."""
+        n = 0
+        cutoff = None if older_than is None else time.time() - older_than
+        for did in self.ledger.unqueued_triggers(cutoff):
+            log.warning("delivery %s: recorded but not queued (a crash?); queuing it now", did)
+            self._enqueue_parked(did)
+            n += 1
+        return n
 
     # -- worker side -------------------------------------------------------
     def submit_job(self, job: Job, *, again: bool = False, delay: float = 0) -> bool:
@@ -186,7 +227,8 @@ class JobQueue:
         huey and recording that it started, and huey would not give the task back.
         A spare task is harmless: starting a job is a compare-and-set in the ledger.
         """
-        counts = {"requeued": 0, "failed": 0, "resent": 0}
+        # Records a crashed `serve` kept from the queue (older than an in-flight submit).
+        counts = {"requeued": 0, "failed": 0, "resent": self.drain_outbox(5.0)}
         if stale_queued_after is not None:
             older_than = time.time() - stale_queued_after
             for ns in ("trg", "job"):

@@ -78,6 +78,17 @@ class Ledger:
     def unclaim(self, marker: str) -> None:
         self.kv.delete(f"seen:{marker}")
 
+    # -- approvals of untrusted pull requests --------------------------------
+    def approve(self, repo: str, pr: int, sha: str, by: str) -> None:
+        """Record that maintainer ``by`` approved building head ``sha`` of ``repo#pr``."""
+        self.kv.update(
+            f"approved:{repo.lower()}#{pr}@{sha}", lambda _raw: {"by": by, "at": time.time()}
+        )
+
+    def approved_by(self, repo: str, pr: int, sha: str) -> str | None:
+        raw = self.kv.get(f"approved:{repo.lower()}#{pr}@{sha}")
+        return str(raw["by"]) if raw else None
+
     # -- jobs -----------------------------------------------------------
     def park_trigger(self, delivery_id: str, data: dict[str, Any]) -> None:
         """Record a trigger so that it survives a worker dying while resolving it."""
@@ -92,6 +103,88 @@ class Ledger:
                 "meta": {},
                 "updated": time.time(),
             },
+        )
+
+    def park_new(self, delivery_id: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Record a new delivery's trigger, not yet in the queue (the intake's outbox).
+
+        One atomic step that is also the delivery's de-duplication: returns None when
+        the record was created (or re-created because the earlier attempt failed), else
+        the existing record, which the caller may still have to queue (``enqueued``
+        false: the process died between recording and queuing it).
+        """
+        existing: list[dict[str, Any]] = []
+
+        def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            existing.clear()  # decided afresh when the store retries fn
+            if raw is not None and raw.get("state") != JobState.FAILED:
+                existing.append(raw)
+                return None
+            return {
+                "trigger": data,
+                "state": JobState.QUEUED,
+                "attempts": 0,
+                "owner": None,
+                "lease_until": 0,
+                "meta": {"redelivered": raw is not None} if raw is not None else {},
+                "enqueued": False,
+                "updated": time.time(),
+            }
+
+        self.kv.update(f"trg:{delivery_id}", fn)
+        return existing[0] if existing else None
+
+    def mark_enqueued(self, delivery_id: str) -> None:
+        def fn(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            if raw is None or raw.get("enqueued", True):
+                return None
+            return {**raw, "enqueued": True}
+
+        self.kv.update(f"trg:{delivery_id}", fn)
+
+    def unqueued_triggers(self, older_than: float | None = None) -> list[str]:
+        """Delivery ids recorded but never handed to the queue (a crash in between)."""
+        out = []
+        for k in self.kv.keys("trg:"):
+            raw = self.kv.get(k)
+            if (
+                raw
+                and raw.get("enqueued", True) is False
+                and raw["state"] == JobState.QUEUED
+                and (older_than is None or float(raw.get("updated", 0)) < older_than)
+            ):
+                out.append(k.split(":", 1)[1])
+        return out
+
+    def claim_identity(self, ident: str, delivery_id: str) -> str | None:
+        """Tie job identity ``ident`` (repo, PR, sha, command) to ``delivery_id``.
+
+        Returns the delivery id already holding it (a duplicate), or None when this
+        delivery now holds it: it was free, held by this delivery, or held by one
+        whose handling failed (a close/reopen or redelivery then runs it again).
+        """
+        key = f"ident:{ident}"
+        prev = self.kv.get(key)
+        if prev and prev.get("delivery") != delivery_id:
+            state = self.state_of(str(prev["delivery"]), ns="trg")
+            if state is not None and state != JobState.FAILED:
+                return str(prev["delivery"])
+        self.kv.update(key, lambda _raw: {"delivery": delivery_id, "at": time.time()})
+        return None
+
+    def drop_duplicate(self, delivery_id: str, of: str) -> None:
+        """Close a parked trigger that turned out to repeat delivery ``of``."""
+        self._transition(
+            f"trg:{delivery_id}",
+            lambda r: r["state"] == JobState.QUEUED,
+            {"state": JobState.DONE, "enqueued": True, "duplicate_of": of},
+        )
+
+    def fail_trigger(self, delivery_id: str) -> None:
+        """Mark a resolved trigger failed because its job could not produce a result, so
+        that its redelivery (or a reopen with the same identity) runs it again."""
+        self._transition(
+            f"trg:{delivery_id}", lambda r: r["state"] == JobState.DONE, {"state": JobState.FAILED}
         )
 
     def trigger_data(self, delivery_id: str) -> dict[str, Any] | None:

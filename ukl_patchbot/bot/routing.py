@@ -4,6 +4,10 @@ The webhook only decides *whether* an event may lead to work and records what
 it needs (repository, pull request, head sha, command). Everything that needs
 the GitHub API (the commenter's real permission, the files a PR touches, a
 PR's head sha for a comment) is resolved later by the worker.
+
+Payloads are signed but still data from outside: every field is type-checked
+here, and a field of the wrong type makes the event `Ignored`, never an
+exception (a property-based test feeds thousands of generated payloads).
 """
 
 from __future__ import annotations
@@ -14,16 +18,20 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from ukl_patchbot.bot.trust import valid_repo
+
 # Whether a commenter may command the bot is always asked of the API by the worker:
 # ``author_association`` is not a permission (team grants and private org members
 # arrive as CONTRIBUTOR), so it filters nothing here.
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 _TAG = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
 _COMMAND = re.compile(
-    rf"^[ \t]*/patchbot[ \t]+(?:(?P<rebase>rebase)[ \t]+(?P<rtag>{_TAG})"
+    rf"^ {{0,3}}/patchbot[ \t]+(?:(?P<rebase>rebase)[ \t]+(?P<rtag>{_TAG})"
     rf"|(?P<check>check)(?:[ \t]+(?P<ctag>{_TAG}))?|(?P<retry>retry))[ \t]*\r?$",
-    re.MULTILINE,
 )
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+MAX_PR = 10**9
 
 
 class Command(StrEnum):
@@ -50,6 +58,7 @@ class Trigger:
     changed_paths: tuple[str, ...] | None = None  # push: paths the commits touch (if listed)
     comment: str | None = None  # the command line as written, for replies ("rebase v6.1.192")
     job_key: str | None = None  # check_run rerequested: the job its external_id names
+    author: str | None = None  # pull_request: the PR's author, whose permission decides trust
 
     @property
     def dedup_key(self) -> str | None:
@@ -86,10 +95,26 @@ class Pong:
 
 
 def parse_command(body: str) -> tuple[Command, str | None] | None:
-    """The first ``/patchbot ...`` line in a comment, or None. Only whole lines count."""
-    m = _COMMAND.search(body or "")
-    if not m:
-        return None
+    """The first ``/patchbot ...`` line in a comment, or None.
+
+    Only whole lines count, and not lines inside a fenced or indented code block
+    or a quote (someone quoting a command, or showing how to use it, gives none).
+    """
+    fence: str | None = None
+    for line in (body or "").split("\n")[:500]:
+        f = _FENCE.match(line)
+        if f:
+            fence = None if fence == f.group(1) else (fence or f.group(1))
+            continue
+        if fence or line.lstrip(" ").startswith(">"):
+            continue
+        m = _COMMAND.match(line)
+        if m:
+            return _command_of(m)
+    return None
+
+
+def _command_of(m: re.Match[str]) -> tuple[Command, str | None]:
     if m.group("rebase"):
         return Command.REBASE, m.group("rtag")
     if m.group("check"):
@@ -104,10 +129,10 @@ def route(
     if event == "ping":
         return Pong(str(payload.get("zen", "")))
     repo = _get(payload, "repository", "full_name")
-    if not isinstance(repo, str) or "/" not in repo:
-        return Ignored(f"{event}: no repository in payload")
+    if not valid_repo(repo):
+        return Ignored(f"{event}: no valid repository in payload")
     inst = _get(payload, "installation", "id")
-    installation_id = inst if isinstance(inst, int) else None
+    installation_id = inst if _positive(inst, 2**63) else None
     if event == "pull_request":
         return _route_pull_request(delivery_id, repo, installation_id, payload)
     if event == "issue_comment":
@@ -123,21 +148,22 @@ def _route_pull_request(
     delivery_id: str, repo: str, inst: int | None, payload: dict[str, Any]
 ) -> Trigger | Ignored:
     action = payload.get("action")
-    if action not in PR_ACTIONS:
-        return Ignored(f"pull_request action {action!r} needs no check")
+    if not isinstance(action, str) or action not in PR_ACTIONS:
+        return Ignored(f"pull_request action {str(action)[:40]!r} needs no check")
     number = _get(payload, "pull_request", "number")
     sha = _get(payload, "pull_request", "head", "sha")
-    if not isinstance(number, int) or not isinstance(sha, str):
-        return Ignored("pull_request without number or head sha")
+    if not _positive(number) or not isinstance(sha, str) or not _SHA.match(sha):
+        return Ignored("pull_request without a valid number or head sha")
     return Trigger(
         delivery_id,
         "pull_request",
         repo,
         Command.CHECK,
-        actor=str(_get(payload, "sender", "login") or ""),
+        actor=_login(_get(payload, "sender", "login")),
         pr=number,
         head_sha=sha,
         installation_id=inst,
+        author=_login(_get(payload, "pull_request", "user", "login")) or None,
     )
 
 
@@ -145,23 +171,30 @@ def _route_comment(
     delivery_id: str, repo: str, inst: int | None, payload: dict[str, Any], bot_login: str | None
 ) -> Trigger | Ignored:
     if payload.get("action") != "created":
-        return Ignored(f"issue_comment action {payload.get('action')!r} does not trigger")
+        return Ignored(f"issue_comment action {str(payload.get('action'))[:40]!r} does not trigger")
     if not _get(payload, "issue", "pull_request"):
         return Ignored("comment on an issue, not a pull request")
-    user = _get(payload, "comment", "user") or {}
-    login = str(user.get("login") or "")
+    user = _get(payload, "comment", "user")
+    if not isinstance(user, dict):
+        return Ignored("comment without a user")
+    login = _login(user.get("login"))
+    if not login:
+        return Ignored("comment without a valid user login")
     if user.get("type") == "Bot" or login.endswith("[bot]"):
         return Ignored(f"comment by bot {login!r}")
     if bot_login and login.lower() == bot_login.lower():
         return Ignored("comment by this bot")
-    parsed = parse_command(str(_get(payload, "comment", "body") or ""))
+    body = _get(payload, "comment", "body")
+    if not isinstance(body, str):
+        return Ignored("comment without a text body")
+    parsed = parse_command(body[:65536])
     if parsed is None:
         return Ignored("comment has no /patchbot command")
     command, tag = parsed
     written = f"{command} {tag}" if tag else str(command)
     number = _get(payload, "issue", "number")
-    if not isinstance(number, int):
-        return Ignored("comment without issue number")
+    if not _positive(number):
+        return Ignored("comment without a valid issue number")
     return Trigger(
         delivery_id,
         "issue_comment",
@@ -205,11 +238,13 @@ def _route_push(
 ) -> Trigger | Ignored:
     default = _get(payload, "repository", "default_branch")
     ref = payload.get("ref")
-    if not default or ref != f"refs/heads/{default}":
-        return Ignored(f"push to {ref!r}, not the default branch")
+    if not isinstance(default, str) or not default or ref != f"refs/heads/{default}":
+        return Ignored(f"push to {str(ref)[:200]!r}, not the default branch")
     after = payload.get("after")
-    if payload.get("deleted") or not isinstance(after, str) or set(after) == {"0"}:
+    if payload.get("deleted") is True or not isinstance(after, str) or set(after) == {"0"}:
         return Ignored("push deleted the branch")
+    if not _SHA.match(after):
+        return Ignored("push without a valid head sha")
     paths: set[str] = set()
     commits = payload.get("commits")
     listed = isinstance(commits, list) and len(commits) < 20  # GitHub truncates long lists
@@ -217,17 +252,31 @@ def _route_push(
         for c in commits:
             for k in ("added", "modified", "removed"):
                 listed_paths = c.get(k) if isinstance(c, dict) else None
-                paths.update(p for p in listed_paths or () if isinstance(p, str))
+                if isinstance(listed_paths, list):
+                    paths.update(p for p in listed_paths if isinstance(p, str) and len(p) < 4096)
     return Trigger(
         delivery_id,
         "push",
         repo,
         Command.CHECK,
-        actor=str(_get(payload, "sender", "login") or ""),
+        actor=_login(_get(payload, "sender", "login")),
         head_sha=after,
         installation_id=inst,
         changed_paths=tuple(sorted(paths)) if listed else None,
     )
+
+
+def _positive(value: Any, limit: int = MAX_PR) -> bool:
+    """A positive integer (``True`` is an int in Python, and no PR number)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < limit
+
+
+_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$")
+
+
+def _login(value: Any) -> str:
+    """A GitHub login, or "" for anything else."""
+    return value if isinstance(value, str) and _LOGIN.match(value) else ""
 
 
 def _get(d: Any, *keys: str) -> Any:

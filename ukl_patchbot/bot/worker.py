@@ -22,13 +22,16 @@ from typing import Protocol, Self
 from ukl_patchbot.bot.jobqueue import JobQueue
 from ukl_patchbot.bot.ledger import JobRecord, JobState
 from ukl_patchbot.bot.routing import Command, Trigger
+from ukl_patchbot.bot.trust import BotPolicy, PermissionCache
 from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import InfraError, PatchbotError, UserError
-from ukl_patchbot.core.jobs import Job, JobKind, JobOutcome
+from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
 from ukl_patchbot.core.secrets import redact
 from ukl_patchbot.github.publish import Published, denied_reply, error_outcome, safe_repo_path
 
 log = logging.getLogger(__name__)
+
+DENIAL_REPLY_EVERY = 3600.0  # at most one "you may not" reply per user and PR in this time
 
 Executor = Callable[[Job, Config], JobOutcome]
 
@@ -136,8 +139,14 @@ class BotWorker:
         executor: Executor = default_executor,
         settings: WorkerSettings | None = None,
         owner: str | None = None,
+        policy: BotPolicy | None = None,
     ) -> None:
+        """``policy`` names the repositories served; None leaves that check to the webhook."""
         self.queue = queue
+        self.policy = policy
+        self._perms = PermissionCache(
+            lambda repo, user: self._need_reporter().may_command(repo, user)
+        )
         self.ledger = queue.ledger
         self.cfg = cfg
         self.reporter = reporter
@@ -161,21 +170,56 @@ class BotWorker:
         if raw is None:
             return  # resolved already, or another worker is at it
         trigger = Trigger.from_dict(raw["trigger"])
+        if self.policy is not None and not self.policy.allows(trigger.repo):
+            log.warning("delivery %s: %s is not one of our repositories; refused",
+                        delivery_id, trigger.repo)
+            self.ledger.finish(delivery_id, self.owner, JobState.DONE, ns="trg")
+            return
         try:
             for job in self.jobs_for(trigger):
-                again = trigger.command in (Command.RETRY, Command.RERUN)
+                again = (trigger.command in (Command.RETRY, Command.RERUN)
+                         or self._failed_before(job))
                 if self.queue.submit_job(job, again=again):
                     self._announce(job)
-        except InfraError as exc:
-            if int(raw["attempts"]) < self.settings.max_attempts:
+        except Exception as exc:  # GitHub down, or a bug: retried, then reported
+            transient = isinstance(exc, InfraError) and not _is_final(exc)
+            if transient and int(raw["attempts"]) < self.settings.max_attempts:
                 log.warning("delivery %s: %s; will retry", delivery_id, exc)
                 self.ledger.requeue(delivery_id, self.owner, ns="trg")
                 self.queue.enqueue_trigger_id(delivery_id, delay=self.settings.retry_delay)
                 return
-            log.error("delivery %s: giving up: %s", delivery_id, exc)
+            log.error("delivery %s: giving up: %s", delivery_id, exc, exc_info=not transient)
             self.ledger.finish(delivery_id, self.owner, JobState.FAILED, ns="trg")
+            self._report_trigger_failure(trigger, exc)
             return
         self.ledger.finish(delivery_id, self.owner, JobState.DONE, ns="trg")
+
+    def _failed_before(self, job: Job) -> bool:
+        """True when ``job`` ran before and the bot could not produce a result (run again)."""
+        rec = self.ledger.get(job.key)
+        return rec is not None and (
+            rec.state == JobState.FAILED or rec.meta.get("conclusion") == str(Conclusion.ERROR)
+        )
+
+    def _report_trigger_failure(self, t: Trigger, exc: Exception) -> None:
+        """A trigger that could not be handled ends in a visible error, with what to do."""
+        if self.reporter is None or (t.pr is None and t.head_sha is None):
+            return
+        job = Job(JobKind.CHECK, repo=t.repo, pr=t.pr, head_sha=t.head_sha,
+                  requested_by=t.actor or None, delivery_id=t.delivery_id)
+        msg = str(exc) if isinstance(exc, PatchbotError) else f"{type(exc).__name__}: {exc}"
+        detail = (
+            f"patchbot could not handle the {t.event} event (delivery {t.delivery_id}):\n\n"
+            f"```\n{msg}\n```\n\nTo run it again: redeliver the event from the webhook's"
+            " settings, or comment `/patchbot retry`. To reproduce locally:"
+            f" `patchbot check` on a checkout of {t.head_sha or 'the pull request head'}."
+        )
+        try:
+            self._report(error_outcome(job, detail, title="patchbot could not handle this event"),
+                         JobRecord(job, JobState.FAILED, 0, None, 0.0, {}))
+        except Exception as report_exc:  # noqa: BLE001 - GitHub may be what failed
+            log.error("delivery %s: the failure could not be reported either: %s",
+                      t.delivery_id, report_exc)
 
     def jobs_for(self, t: Trigger) -> list[Job]:
         """The jobs a trigger asks for (possibly none, e.g. a PR that touches no series)."""
@@ -186,6 +230,9 @@ class BotWorker:
             return self._rerun_job(t)
         if t.event in ("pull_request", "check_suite") and t.pr is not None:
             comps = self.components_touched(rep.pr_files(t.repo, t.pr))
+            if comps and not self._may_build(t):
+                self._await_approval(t, comps)
+                return []
         else:
             comps = (
                 self.components_touched(t.changed_paths)
@@ -217,30 +264,65 @@ class BotWorker:
             return []
         return [replace(rec.job, requested_by=t.actor or None, delivery_id=t.delivery_id)]
 
+    def _may_build(self, t: Trigger) -> bool:
+        """A pull request is built on its own only when its author may write to the repository;
+        otherwise a maintainer must have approved this head sha."""
+        assert t.pr is not None and t.head_sha is not None
+        author = t.author or t.actor
+        if self._perms.may_write(t.repo, author):
+            return True
+        by = self.ledger.approved_by(t.repo, t.pr, t.head_sha)
+        if by:
+            log.info("delivery %s: %s#%d at %s approved by %s", t.delivery_id, t.repo, t.pr,
+                     t.head_sha[:12], by)
+        return by is not None
+
+    def _await_approval(self, t: Trigger, comps: list[str]) -> None:
+        """Say once per head sha that a maintainer must approve the build."""
+        assert t.pr is not None and t.head_sha is not None
+        author = t.author or t.actor
+        log.info("delivery %s: %s#%d by %s (no write access) waits for approval of %s",
+                 t.delivery_id, t.repo, t.pr, author, t.head_sha[:12])
+        if not self.ledger.claim(f"awaiting:{t.repo.lower()}#{t.pr}@{t.head_sha}"):
+            return
+        summary = (
+            f"This pull request was not built: its author @{author} does not have write access"
+            f" to {t.repo}, and the build runs the pull request's patches.\n\n"
+            f"A maintainer who has reviewed commit `{t.head_sha}` can comment"
+            " `/patchbot check` to build it. A new push needs a new approval."
+        )
+        for c in comps:
+            job = Job(JobKind.CHECK, component=c, repo=t.repo, pr=t.pr, head_sha=t.head_sha,
+                      requested_by=author or None, delivery_id=t.delivery_id)
+            outcome = JobOutcome(job, Conclusion.NEUTRAL, "waiting for a maintainer's approval",
+                                 summary)
+            self._report(outcome, JobRecord(job, JobState.DONE, 0, None, 0.0, {}))
+
+    def _deny(self, rep: Reporter, t: Trigger) -> None:
+        """Reply to a command from someone who may not give it, at most once an hour per PR."""
+        assert t.pr is not None
+        log.info("delivery %s: %s may not command the bot on %s", t.delivery_id, t.actor, t.repo)
+        marker = f"denied:{t.repo.lower()}#{t.pr}:{t.actor.lower()}"
+        if self.ledger.claim(marker, ttl=DENIAL_REPLY_EVERY):
+            rep.reply(t.repo, t.pr, denied_reply(t.actor, t.comment or str(t.command)))
+
     def _comment_jobs(self, rep: Reporter, t: Trigger) -> list[Job]:
         assert t.pr is not None
         if t.actor.lower() == rep.bot_login(t.repo).lower():
             log.info("delivery %s: our own comment, ignored", t.delivery_id)
             return []
-        if t.command == Command.DENY or not rep.may_command(t.repo, t.actor):
-            log.info(
-                "delivery %s: %s may not command the bot on %s", t.delivery_id, t.actor, t.repo
-            )
-            rep.reply(t.repo, t.pr, denied_reply(t.actor, t.comment or str(t.command)))
+        if t.command == Command.DENY or not self._perms.may_write(t.repo, t.actor):
+            self._deny(rep, t)
             return []
         head = rep.pr_head(t.repo, t.pr)
+        # A maintainer's command approves the head it runs on (for an outside contributor's PR).
+        self.ledger.approve(t.repo, t.pr, head, t.actor)
         if t.command == Command.RETRY:
             last = self.ledger.last_job_for(t.repo, t.pr)
-            if last is None:
-                rep.reply(
-                    t.repo,
-                    t.pr,
-                    f"@{t.actor} there is no earlier patchbot job on this pull request to retry.",
-                )
-                return []
-            return [
-                replace(last.job, head_sha=head, requested_by=t.actor, delivery_id=t.delivery_id)
-            ]
+            if last is not None:
+                return [replace(last.job, head_sha=head, requested_by=t.actor,
+                                delivery_id=t.delivery_id)]
+            # Nothing ran yet (e.g. the event failed before any job): check the PR afresh.
         kind = JobKind.REBASE if t.command == Command.REBASE else JobKind.CHECK
         comps = (
             [self.component_for_tag(t.tag)]
@@ -427,6 +509,8 @@ class BotWorker:
         published = self.reporter.publish(outcome, rec.meta.get("check_run_id"), hint)
         self.ledger.set_meta(job.key, conclusion=str(outcome.conclusion),
                              report_failures=list(published.failures))
+        if outcome.conclusion == Conclusion.ERROR and job.delivery_id:
+            self.ledger.fail_trigger(job.delivery_id)  # a redelivery may run it again
         return published
 
     def give_up(self, key: str) -> None:
@@ -466,3 +550,13 @@ def _raw(rec: JobRecord) -> dict[str, object]:
         "lease_until": rec.lease_until,
         "meta": rec.meta,
     }
+
+
+def _is_final(exc: BaseException) -> bool:
+    """True when GitHub's answer will not change on a retry (the PR or repository is gone)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "status", None) in (404, 410, 422):
+            return True
+        seen = seen.__cause__
+    return False

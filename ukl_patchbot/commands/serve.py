@@ -41,15 +41,23 @@ def cache_dir_for(config_path: Path | None) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ukl_patchbot.bot.jobqueue import JobQueue, queue_url_from_env
     from ukl_patchbot.bot.webhook import WebhookSettings, create_app, serve
-    from ukl_patchbot.core.secrets import install_log_redaction, scrub_environment
+    from ukl_patchbot.core.secrets import install_log_redaction, isolate, scrub_environment
 
-    settings = WebhookSettings.from_env()
+    # Re-executes this command once without the secrets in its environment (/proc/<pid>/environ).
+    isolate()
+    settings = WebhookSettings.from_env(config_path=args.config)
     scrub_environment()
     if args.verbose == 0:
         logging.getLogger("ukl_patchbot").setLevel(logging.INFO)
     install_log_redaction()
     url = queue_url_from_env(cache_dir_for(args.config))
     queue = JobQueue(url)
+    # Deliveries recorded but not queued when an earlier serve died: queue them now.
+    recovered = queue.drain_outbox()
+    if recovered:
+        logging.getLogger(__name__).warning(
+            "queued %d delivery(ies) a crash had kept back", recovered
+        )
     app = create_app(settings, lambda trigger: str(queue.submit_trigger(trigger)))
     # issue 14: the read-only results dashboard at /
     from ukl_patchbot.commands.dashboard import history_opener
@@ -57,9 +65,12 @@ def run(args: argparse.Namespace) -> int:
 
     dashboard_web.register(app, history_opener(args.config))
 
+    served = ", ".join(sorted(settings.repositories)) or "none (every event is refused)"
+
     def ready(host: str, port: int) -> None:
         print(
-            f"patchbot serve: listening on http://{host}:{port}/webhook (queue {url.split('://')[0]})",
+            f"patchbot serve: listening on http://{host}:{port}/webhook (queue {url.split('://')[0]};"
+            f" repositories served: {served})",
             flush=True,
         )
 

@@ -36,14 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from ukl_patchbot.bot.jobqueue import JobQueue, queue_url_from_env
+    from ukl_patchbot.bot.trust import BotPolicy
     from ukl_patchbot.bot.worker import BotWorker, WorkerSettings, load_executor
     from ukl_patchbot.commands.serve import cache_dir_for
     from ukl_patchbot.core import config
-    from ukl_patchbot.core.secrets import install_log_redaction, scrub_environment
+    from ukl_patchbot.core.secrets import install_log_redaction, isolate, scrub_environment
     from ukl_patchbot.dispatch import prsource
     from ukl_patchbot.github.client import Credentials, GitHubClient
 
+    # Re-executes this command once without the secrets in its environment (/proc/<pid>/environ).
+    isolate()
     cfg = config.load(args.config)
+    policy = BotPolicy.load(args.config)
     settings = WorkerSettings.from_env()
     creds = Credentials.from_env()
     # Secrets are in memory now; build and boot processes must not inherit them.
@@ -51,16 +55,21 @@ def run(args: argparse.Namespace) -> int:
     if args.verbose == 0:
         logging.getLogger("ukl_patchbot").setLevel(logging.INFO)
     install_log_redaction()
-    queue = JobQueue(queue_url_from_env(cache_dir_for(args.config)))
+    url = queue_url_from_env(cache_dir_for(args.config))
+    confine_builds(cfg, policy.sandbox, url)
+    queue = JobQueue(url)
     # PATCHBOT_GITHUB_PACE=0 drops PyGithub's ~1 s spacing of writes (for a local fake GitHub).
     pace = os.environ.get("PATCHBOT_GITHUB_PACE", "1") != "0"
     gh = GitHubClient(creds, pace=pace)
     # The pipeline reads pull requests' series through this client: the environment no
     # longer holds the credentials.
     prsource.use_github(gh)
-    worker = BotWorker(queue, cfg, gh, load_executor(args.executor), settings)
+    worker = BotWorker(queue, cfg, gh, load_executor(args.executor), settings, policy=policy)
     stale = worker.stale_queued_after
     counts = queue.reap(settings.max_attempts, stale)
+    served = ", ".join(sorted(policy.repositories)) or "none (every event is refused)"
+    print(f"patchbot worker: repositories served: {served}; sandbox: {policy.sandbox}",
+          flush=True)
     print(
         f"patchbot worker {worker.owner}: started; took back {counts['requeued']} job(s) of dead"
         f" workers, gave up {counts['failed']}",
@@ -93,3 +102,33 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop.set()
     return 0
+
+
+def confine_builds(cfg: object, kind: str, queue_url: str) -> None:
+    """Install the build sandbox for this worker, or refuse to start without one.
+
+    Builds write only to the work tree, the glibc builds and ccache; they read the
+    checkout (kconfig fragments) and the pull requests' files; the queue database is
+    masked. ``kind == "none"`` (set on purpose in patchbot.toml) builds unconfined.
+    """
+    from pathlib import Path
+
+    from ukl_patchbot.bot.ledger import sqlite_path
+    from ukl_patchbot.core import sandbox
+    from ukl_patchbot.core.config import Config
+
+    assert isinstance(cfg, Config)
+    if kind == "none":
+        logging.getLogger(__name__).warning(
+            "sandbox = \"none\": pull requests are built without a sandbox"
+        )
+        return
+    db = sqlite_path(queue_url)
+    hidden = tuple(Path(db + suffix) for suffix in ("", "-wal", "-shm")) if db else ()
+    policy = sandbox.Policy(
+        writable=(cfg.work_dir, cfg.cache_dir / "glibc", cfg.cache_dir / "ccache"),
+        read_only=(cfg.root, cfg.cache_dir / "pr-trees"),
+        hidden=hidden,
+    )
+    sandbox.require(policy)  # InfraError: the worker does not start without it
+    sandbox.install(policy)

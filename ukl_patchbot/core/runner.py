@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from ukl_patchbot.core import cmdline
+from ukl_patchbot.core import sandbox as sb
 from ukl_patchbot.core.errors import CommandFailed, InfraError
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def run(
     on_line: Callable[[str], None] | None = None,
     stdout_file: IO[bytes] | None = None,
     stdin_file: IO[bytes] | int | None = None,
+    sandbox: sb.Policy | bool | None = None,
 ) -> CommandResult:
     """Run one command.
 
@@ -79,12 +81,20 @@ def run(
     ``stdin_file`` feeds the command from a file or pipe descriptor (for
     streams such as ``git fast-import`` fed by a writer thread).
     ``check=True`` raises `CommandFailed` on a non-zero exit.
+    ``sandbox``: a `~ukl_patchbot.core.sandbox.Policy` confines the command;
+    None (the default) confines it when the process-wide policy covers ``cwd``
+    (the build directories of a worker); False never confines it.
     """
     args = [os.fspath(a) for a in argv]
     cwd_s = os.fspath(cwd) if cwd is not None else None
     full_env = dict(os.environ if env is None else env)
     if extra_env:
         full_env.update(extra_env)
+    shown = args  # results and reproducers name the command itself, not the sandbox around it
+    policy = _policy_for(sandbox, cwd_s)
+    if policy is not None:
+        args, full_env = sb.wrap(args, os.environ if env is None else env, cwd_s, policy,
+                                 extra=extra_env)
     log.debug("run: %s (cwd=%s)", shlex.join(args), cwd_s)
     start = time.monotonic()
     if isinstance(input, str):
@@ -103,7 +113,7 @@ def run(
         ) from exc
     returncode, out, err, timed_out, tail = res
     result = CommandResult(
-        argv=tuple(args),
+        argv=tuple(shown),
         cwd=cwd_s,
         returncode=returncode,
         duration=time.monotonic() - start,
@@ -117,8 +127,17 @@ def run(
         detail = "\n".join(result.tail) or (err or out)[-2000:]
         if timed_out:
             detail = f"timed out after {timeout}s\n{detail}"
-        raise CommandFailed(args, returncode, result.log_path, detail.rstrip())
+        raise CommandFailed(shown, returncode, result.log_path, detail.rstrip())
     return result
+
+
+def _policy_for(sandbox: sb.Policy | bool | None, cwd: str | None) -> sb.Policy | None:
+    if isinstance(sandbox, sb.Policy):
+        return sandbox
+    if sandbox is False:
+        return None
+    policy = sb.installed()
+    return policy if policy is not None and policy.confines(cwd) else None
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
