@@ -1,13 +1,15 @@
 """Boot time, classic vs UKL: boot both prebuilt kernels N times, alternating, in one run.
 
-    .venv/bin/python tests/bench/bench_boot.py REPORT_JSON [--runs 7] [--append ARG ...]
+    .venv/bin/python tests/bench/bench_boot.py REPORT_JSON [REPORT_JSON ...] [--runs 7]
 
 REPORT_JSON is the report of a passing `patchbot check` (`--json PATH`, or
 report.json in its --out directory); its reproduce commands name both kernel
-images and the classic initramfs. Each round boots both variants (the order
-alternates between rounds, so drift and the neighbours' load hit both alike)
-with the QEMU command line the check uses, and records at the probe's start
-line:
+images and the classic initramfs. Give two reports (before and after a
+change) to compare them in the same run. Each round boots every variant of
+every report (the order reverses between rounds, so drift and the
+neighbours' load hit all alike) with the QEMU command line the check uses
+(plus ``printk.time=1`` and any ``--append``), and records at the probe's
+start line:
 
   marker   seconds from QEMU start (host clock): what `patchbot check`
            reports as "marker after"
@@ -15,15 +17,16 @@ line:
            loading and decompressing the image and the kernel's early setup
            (the console prints nothing before it is registered)
   cpu      QEMU's CPU time (user + system) so far: the same work, less the
-           time other processes took the CPU from QEMU (the machine is shared)
+           time other processes took the CPU from QEMU (the machine is shared);
+           also printed at the first console line
   guest    the probe's CLOCK_MONOTONIC at its start line (`up=` in the
-           marker): time inside the running kernel before main()
-  before   marker - guest: QEMU start-up, firmware, loading and
-           decompressing the image, until the kernel's clock starts
+           marker): time inside the running kernel before main(). The
+           guest clock loses time when QEMU is starved of CPU, so compare
+           it only between boots of one run
 
 then prints the medians and the UKL/classic ratios. The printk timestamps
-(``printk.time=1`` is always added) of the kernel's milestones on the way to
-the probe are printed as medians too, to show where the time goes.
+of the kernel's milestones on the way to the probe are printed as medians
+too, to show where the time goes.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 class Sample:
     marker: float  # host seconds from QEMU start
     console: float  # host seconds from QEMU start to the first console line
+    console_cpu: float  # QEMU's CPU seconds at the first console line
     cpu: float  # QEMU user + system seconds at the marker
     guest: float | None  # the probe's CLOCK_MONOTONIC at its start
     stamps: dict[str, float] = field(default_factory=dict)
@@ -78,6 +82,7 @@ def boot_to_marker(kernel: Path, initrd: Path | None, append: tuple[str, ...],
                           append=("printk.time=1", *append))
     stamps: dict[str, float] = {}
     first: float | None = None
+    first_cpu = 0.0
     start = time.monotonic()
     with open(log, "w") as out, subprocess.Popen(argv, stdout=subprocess.PIPE,
                                                  stderr=subprocess.STDOUT, text=True,
@@ -87,12 +92,12 @@ def boot_to_marker(kernel: Path, initrd: Path | None, append: tuple[str, ...],
             for line in qemu.stdout:
                 out.write(line)
                 if first is None and not line.startswith("qemu"):
-                    first = time.monotonic() - start
+                    first, first_cpu = time.monotonic() - start, _cpu_seconds(qemu.pid)
                 if MARKER in line:
                     at, cpu = time.monotonic() - start, _cpu_seconds(qemu.pid)
                     up = _UP_RE.search(line)
-                    return Sample(at, first or at, cpu, float(up.group(1)) if up else None,
-                                  stamps)
+                    return Sample(at, first or at, first_cpu, cpu,
+                                  float(up.group(1)) if up else None, stamps)
                 if (m := _STAMP_RE.match(line)) is not None:
                     for name in MILESTONES:
                         if m.group(2).startswith(name) and name not in stamps:
@@ -108,52 +113,66 @@ def _med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("report_json", type=Path)
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--append", action="append", default=[], help="extra kernel argument")
-    ap.add_argument("--logs", type=Path, default=Path("/tmp"), help="console logs go here")
-    args = ap.parse_args()
-    art = find_artifacts(args.report_json)
-    samples: dict[str, list[Sample]] = {v: [] for v in VARIANTS}
-    args.logs.mkdir(parents=True, exist_ok=True)
-    print(f"accel {boot.detect_accel()}, load before {os.getloadavg()[0]:.1f}")
-    for n in range(args.runs):
-        for variant in (VARIANTS if n % 2 == 0 else VARIANTS[::-1]):
-            kernel, initrd = art[variant]
-            log = args.logs / f"bench-boot-{variant}-{n + 1}.log"
-            s = boot_to_marker(kernel, initrd, tuple(args.append), log)
-            if s is None:
-                print(f"{variant:7} run {n + 1}: no marker, see {log}")
-                continue
-            samples[variant].append(s)
-            guest = "  –  " if s.guest is None else f"{s.guest:5.2f}"
-            print(f"{variant:7} run {n + 1}: marker {s.marker:5.2f} s  console {s.console:5.2f} s  "
-                  f"cpu {s.cpu:5.2f} s  guest {guest} s  load {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"load after {os.getloadavg()[0]:.1f}")
-    if not samples["classic"] or not samples["ukl"]:
-        print("not enough samples")
-        return 1
+def _summary(label: str, samples: dict[str, list[Sample]]) -> dict[str, float]:
+    """Print the medians of one report's variants; returns the UKL/classic ratios."""
     med: dict[str, dict[str, float]] = {}
     for v in VARIANTS:
         ss = samples[v]
         med[v] = {"marker": _med([s.marker for s in ss]), "cpu": _med([s.cpu for s in ss]),
                   "console": _med([s.console for s in ss]),
+                  "console_cpu": _med([s.console_cpu for s in ss]),
                   "guest": _med([s.guest for s in ss if s.guest is not None])}
         m = med[v]
-        print(f"{v:7} median marker {m['marker']:5.2f} s (min {min(s.marker for s in ss):.2f}, "
-              f"max {max(s.marker for s in ss):.2f}, n={len(ss)}), console {m['console']:5.2f} s, "
-              f"cpu {m['cpu']:5.2f} s, "
-              f"guest {m['guest']:5.2f} s, before {m['marker'] - m['guest']:5.2f} s")
+        print(f"{label} {v:7} median marker {m['marker']:5.2f} s (min "
+              f"{min(s.marker for s in ss):.2f}, max {max(s.marker for s in ss):.2f}, "
+              f"n={len(ss)}), console {m['console']:5.2f} s (cpu {m['console_cpu']:4.2f} s), "
+              f"cpu {m['cpu']:5.2f} s, guest {m['guest']:5.2f} s")
         stamps: dict[str, list[float]] = defaultdict(list)
         for s in ss:
             for k, t in s.stamps.items():
                 stamps[k].append(t)
         print("  printk: " + ", ".join(f"{k} {_med(t):.3f}" for k, t in stamps.items()))
-    for what in ("marker", "cpu"):
-        print(f"ratio UKL/classic boot to marker, {what} (median): "
-              f"{med['ukl'][what] / med['classic'][what]:.2f}")
+    ratios = {what: med["ukl"][what] / med["classic"][what] for what in ("marker", "cpu")}
+    print(f"{label} ratio UKL/classic boot to marker (medians): wall {ratios['marker']:.2f}, "
+          f"QEMU cpu {ratios['cpu']:.2f}")
+    return ratios
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("report_json", type=Path, nargs="+",
+                    help="one or more reports (e.g. before and after a change), booted in turn")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--append", action="append", default=[], help="extra kernel argument")
+    ap.add_argument("--logs", type=Path, default=Path("/tmp"), help="console logs go here")
+    args = ap.parse_args()
+    sets = {f"[{i + 1}]": find_artifacts(r) for i, r in enumerate(args.report_json)}
+    for label, r in zip(sets, args.report_json):
+        print(f"{label} {r}")
+    samples: dict[str, dict[str, list[Sample]]] = {label: {v: [] for v in VARIANTS}
+                                                   for label in sets}
+    args.logs.mkdir(parents=True, exist_ok=True)
+    print(f"accel {boot.detect_accel()}, load before {os.getloadavg()[0]:.1f}")
+    for n in range(args.runs):
+        order = [(label, v) for label in sets for v in VARIANTS]
+        for label, variant in (order if n % 2 == 0 else order[::-1]):
+            kernel, initrd = sets[label][variant]
+            log = args.logs / f"bench-boot-{label[1:-1]}-{variant}-{n + 1}.log"
+            s = boot_to_marker(kernel, initrd, tuple(args.append), log)
+            if s is None:
+                print(f"{label} {variant:7} run {n + 1}: no marker, see {log}")
+                continue
+            samples[label][variant].append(s)
+            guest = "  –  " if s.guest is None else f"{s.guest:5.2f}"
+            print(f"{label} {variant:7} run {n + 1}: marker {s.marker:5.2f} s  console "
+                  f"{s.console:5.2f} s  cpu {s.cpu:5.2f} s  guest {guest} s  "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"load after {os.getloadavg()[0]:.1f}")
+    for label in sets:
+        if not all(samples[label].values()):
+            print(f"{label}: not enough samples")
+            return 1
+        _summary(label, samples[label])
     return 0
 
 
