@@ -45,9 +45,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench_syscall import find_artifacts  # noqa: E402  (sibling script)
+from bench_syscall import find_artifacts  # a sibling script: tests/bench is on sys.path
 
-from ukl_patchbot.check import boot  # noqa: E402
+from ukl_patchbot.check import boot
 
 VARIANTS = ("classic", "ukl")
 MARKER = "ukl-probe: start "
@@ -147,7 +147,7 @@ def main() -> int:
     ap.add_argument("--logs", type=Path, default=Path("/tmp"), help="console logs go here")
     args = ap.parse_args()
     sets = {f"[{i + 1}]": find_artifacts(r) for i, r in enumerate(args.report_json)}
-    for label, r in zip(sets, args.report_json):
+    for label, r in zip(sets, args.report_json, strict=True):
         print(f"{label} {r}")
     samples: dict[str, dict[str, list[Sample]]] = {label: {v: [] for v in VARIANTS}
                                                    for label in sets}
