@@ -178,6 +178,21 @@ def test_ratio_is_ukl_over_classic() -> None:
     assert CASES["ukl-oops"]().syscall_ratio is None
 
 
+def test_boot_ratio_is_ukl_over_classic_time_to_marker() -> None:
+    r = CASES["all-pass"]()
+    assert r.boot_ratio == pytest.approx(0.95 / 0.9)
+    assert "UKL/classic boot to marker ratio: **1.06**" in cr.render_markdown(r)
+    assert json.loads(cr.render_json(r))["boot_ratio"] == pytest.approx(0.95 / 0.9)
+    # Only when both boots passed: a failed boot's time to marker compares nothing.
+    oops = CASES["ukl-oops"]()
+    assert oops.boot_ratio is None and json.loads(cr.render_json(oops))["boot_ratio"] is None
+    assert "boot to marker ratio" not in cr.render_markdown(oops)
+    # A report written before the ratio existed reads back and gets it.
+    old = json.loads(cr.render_json(r))
+    del old["boot_ratio"]
+    assert cr.report_from_json(json.dumps(old)).boot_ratio == pytest.approx(0.95 / 0.9)
+
+
 def test_markdown_shows_what_a_maintainer_acts_on() -> None:
     oops = cr.render_markdown(CASES["ukl-oops"]())
     assert "`bug-" in oops and "in ukl_app_main" in oops and "ret_from_fork" in oops

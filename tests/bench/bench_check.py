@@ -109,6 +109,8 @@ def main() -> int:
                       f"= {a.duration / t_boot:.2f}x")
         if cold.syscall_ratio is not None:
             print(f"  UKL/classic syscall ratio {cold.syscall_ratio:.3f}")
+        if cold.boot_ratio is not None:
+            print(f"  UKL/classic boot to marker ratio {cold.boot_ratio:.2f} (goal <= 1)")
         print(f"warm check: {t_warm:.1f}s from_cache={warm.from_cache} (goal <= 10 s)")
         print(f"load after: {os.getloadavg()[0]:.1f}")
     finally:

@@ -93,6 +93,19 @@ class CheckReport:
     def variant(self, name: str) -> VariantResult | None:
         return next((v for v in self.variants if v.variant == name), None)
 
+    @property
+    def boot_ratio(self) -> float | None:
+        """The delta's time to marker over the baseline's (below 1: UKL boots faster).
+
+        Computed, never stored, so a report read back from an older JSON has it too.
+        """
+        t = {v.variant: v.boot.time_to_marker for v in self.variants if v.boot.ok}
+        delta = t.get(variant_records.with_role(Role.DELTA).name)
+        baseline = t.get(variant_records.with_role(Role.BASELINE).name)
+        if delta is None or baseline is None or baseline <= 0:
+            return None
+        return delta / baseline
+
 
 def syscall_ratio(variants: Iterable[VariantResult]) -> float | None:
     """The delta's ns/call over the baseline's (UKL over classic; below 1: UKL syscalls are cheaper)."""
@@ -155,6 +168,7 @@ def render_json(report: CheckReport) -> str:
     """The report as JSON (stable key order, so diffs between runs are readable)."""
     data = to_jsonable(report)
     data["passed"] = report.verdict == Verdict.PASS
+    data["boot_ratio"] = report.boot_ratio
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
@@ -182,6 +196,7 @@ def report_from_json(text: str) -> CheckReport:
     """Read back what `render_json` wrote."""
     data = json.loads(text)
     data.pop("passed", None)
+    data.pop("boot_ratio", None)  # derived from the variants
     report: CheckReport = _from_jsonable(CheckReport, data)
     return report
 
@@ -290,6 +305,10 @@ def _variant_table(report: CheckReport) -> list[str]:
         b = variant_records.with_role(Role.BASELINE).label
         out += [(f"{d}/{b} syscall cost ratio: **{r:.3f}** "
                  f"({d} is {how} per getppid call{caveat})"), ""]
+    if report.boot_ratio is not None:
+        d = variant_records.with_role(Role.DELTA).label
+        b = variant_records.with_role(Role.BASELINE).label
+        out += [f"{d}/{b} boot to marker ratio: **{report.boot_ratio:.2f}**", ""]
     return out
 
 

@@ -11,7 +11,7 @@
  * (PID 1 exiting panics the classic kernel; UKL panics on a non-zero exit).
  *
  * Lines (parsed by ukl_patchbot.console):
- *   ukl-probe: start variant=<classic|ukl> cpl=<0-3> pid=<n>
+ *   ukl-probe: start variant=<classic|ukl> cpl=<0-3> pid=<n> up=<seconds>
  *   ukl-probe: bench syscall=getppid calls=<N> ns_per_call=<float>
  *   ukl-probe: done status=0
  */
@@ -67,9 +67,17 @@ int main(void)
 	char *small, *large;
 	int i;
 
+	/*
+	 * up= is CLOCK_MONOTONIC (time since the kernel's clock started) when
+	 * main() runs: it splits boot time into before the kernel and in it.
+	 */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("ukl-probe: start variant=%s cpl=%u pid=%d\n",
-	       PROBE_VARIANT, current_cpl(), (int)getpid());
+	t0 = now_ns();
+	if (t0 < 0)
+		t0 = 0;	/* checked with the benchmark's clock below */
+	printf("ukl-probe: start variant=%s cpl=%u pid=%d up=%lld.%03lld\n",
+	       PROBE_VARIANT, current_cpl(), (int)getpid(),
+	       t0 / 1000000000LL, t0 / 1000000LL % 1000);
 
 #ifdef PROBE_CRASH
 	/* Failure must be loud: a test builds the probe to fault here. */
