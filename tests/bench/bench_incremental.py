@@ -133,6 +133,11 @@ def main() -> int:
 
     try:
         cfg = real_cfg(scratch / "cache", args.shared)
+        for tag in (a, b):
+            if gitops.rev_parse(cfg.mirror_dir("linux"), f"refs/tags/{tag}") is None:
+                raise SystemExit(f"{args.shared}/mirrors/linux.git has no {tag}: run "
+                                 f"PATCHBOT_CACHE_DIR={args.shared} patchbot upstream sync linux "
+                                 f"--version {tag[1:]}")
         say(f"{a} -> {b}, ccache mode {kbuild.BuildEnv().ccache_mode}, "
             f"{os.cpu_count()} cpus, load {load()}")
         t_bc, image = bare_classic(cfg, a, scratch / "bare-classic")
