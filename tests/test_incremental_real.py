@@ -31,22 +31,22 @@ def test_rebuild_after_another_tag_is_byte_identical_to_the_clean_build(
     a, b = realtrees.linux_base_tag(), realtrees.linux_new_tag()
     assert a != b, "the test mirror needs two different tags"
     root = tmp_path / "check"
-    ws = variants.Workspace(root, root / "src" / "linux", tmp_path / "ccache")
+    cc = tmp_path / "ccache"
+    ws = variants.Workspace(root, root / "src" / "linux", cc)
     out = ws.build_dir("classic")
     frags = variants.fragments_for(REPO / "kconfigs", "classic")
-    assert ws.ccache_dir is not None
 
     def build(tag: str) -> tuple[str, float | None, int]:
         tree = gitops.git(linux_mirror, "rev-parse", f"refs/tags/{tag}^{{tree}}").stdout.strip()
         workspace.export_tree_once(linux_mirror, f"refs/tags/{tag}", tree, ws.src)
-        before = kbuild.ccache_stats(ws.ccache_dir)
+        before = kbuild.ccache_stats(cc)
         c = kbuild.configure(ws.src, out, frags, benv=ws.benv(), log_path=tmp_path / f"{tag}.c")
         assert c.ok, (c.status, c.dropped, c.error_lines)
         # vmlinux is what the comparison needs: no bzImage, no compression.
         res = kbuild.build(ws.src, out, targets=("vmlinux",), benv=ws.benv(),
                            log_path=tmp_path / f"{tag}.log")
         assert res.ok, res.first_errors
-        after = kbuild.ccache_stats(ws.ccache_dir)
+        after = kbuild.ccache_stats(cc)
         calls = sum(after.get(k, 0) - before.get(k, 0)
                     for k in ("direct_cache_hit", "preprocessed_cache_hit", "cache_miss"))
         return (hashlib.sha256((out / "vmlinux").read_bytes()).hexdigest(),
@@ -54,7 +54,7 @@ def test_rebuild_after_another_tag_is_byte_identical_to_the_clean_build(
 
     # An empty cache: every object of the first build is compiled for real (its
     # hits are the compiler probes each make invocation repeats, e.g. cc-option).
-    assert not ws.ccache_dir.exists()
+    assert not cc.exists()
     clean_a, _, _ = build(a)
     b_sum, _, b_calls = build(b)
     assert b_sum != clean_a and b_calls > 0

@@ -21,15 +21,14 @@ import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from ukl_patchbot.check import kbuild, variants, workspace  # noqa: E402
-from ukl_patchbot.core import config  # noqa: E402
-from ukl_patchbot.upstream import gitops  # noqa: E402
+from ukl_patchbot.check import kbuild, variants, workspace
+from ukl_patchbot.core import config
+from ukl_patchbot.upstream import gitops
 
 
 def sha(p: Path) -> str:
@@ -111,7 +110,7 @@ def main() -> int:
         hits = r["direct_hits"] + r["pp_hits"]
         rate = f"{100 * hits / r['calls']:.0f}" if r["calls"] else "-"
         print(f"{r['label']:24} {r['seconds']:7.1f} {r['seconds'] / ref['seconds']:7.2f} "
-              f"{r['calls']:6} {hits:6} {rate:>5} {str(r.get('identical_to_bare', '')):>6}  "
+              f"{r['calls']:6} {hits:6} {rate:>5} {r.get('identical_to_bare', '')!s:>6}  "
               f"{r['load_before']} -> {r['load_after']}")
     return 0
 

@@ -34,11 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from ukl_patchbot.check import boot, kbuild, pipeline, uklapp, variants  # noqa: E402
-from ukl_patchbot.check.report import CheckReport  # noqa: E402
-from ukl_patchbot.core import config  # noqa: E402
-from ukl_patchbot.core.progress import PlainProgress  # noqa: E402
-from ukl_patchbot.upstream import gitops  # noqa: E402
+from ukl_patchbot.check import boot, kbuild, pipeline, uklapp, variants
+from ukl_patchbot.check.report import CheckReport
+from ukl_patchbot.core import config
+from ukl_patchbot.core.progress import PlainProgress
+from ukl_patchbot.upstream import gitops
 
 
 def load() -> str:
@@ -82,7 +82,7 @@ def bare_ukl(cfg: config.Config, report: CheckReport, work: Path) -> tuple[float
     shutil.copy2(Path(report.out_dir) / "config-ukl", out / ".config")
     benv = kbuild.BuildEnv()
     make = ["make", "-C", str(src), f"O={out}"]
-    t = plain_make(src, out, [make + ["olddefconfig"], kbuild.build_command(src, out, benv)])
+    t = plain_make(src, out, [[*make, "olddefconfig"], kbuild.build_command(src, out, benv)])
     return t, out / kbuild.IMAGE_REL
 
 

@@ -41,9 +41,10 @@ def deps_of(text: str, prefixes: tuple[str, ...]) -> set[str]:
         if "$(wildcard" in line:
             continue
         for word in line.strip().rstrip("\\").split():
+            rel = word
             for prefix in prefixes:
-                word = word.removeprefix(prefix + "/")
-            out.add(word)
+                rel = rel.removeprefix(prefix + "/")
+            out.add(rel)
     return out
 
 
@@ -51,7 +52,7 @@ def preprocessed(cmd: str, src_a: str, src: str, out: Path) -> str | None:
     """Hash of the -E output of compile command ``cmd`` with ``src_a`` swapped for ``src``."""
     c = re.sub(r"-Wp,-MMD,\S+", "", cmd.replace(src_a, src))
     c = re.sub(r" -c -o \S+", " -E -o -", c, count=1)
-    res = subprocess.run(["sh", "-c", c], cwd=out, capture_output=True)
+    res = subprocess.run(["sh", "-c", c], cwd=out, capture_output=True, check=False)
     if res.returncode:
         return None
     return hashlib.sha256(res.stdout.replace(src.encode(), b"@SRC@")).hexdigest()
