@@ -134,6 +134,47 @@ def test_build_through_ccache_sets_basedir(fake_tree: Path, tmp_path: Path) -> N
     assert kbuild.hit_rate(before, after) == pytest.approx(0.5)
 
 
+def test_build_env_fixes_the_build_identity_and_names_the_ccache_mode() -> None:
+    plain = kbuild.BuildEnv().env()
+    # A kept build directory would otherwise count builds into the version string.
+    assert plain["KBUILD_BUILD_VERSION"] == "1" and plain["KBUILD_BUILD_TIMESTAMP"]
+    assert not any(k.startswith("CCACHE") for k in plain)
+    cc = Path("/cc")
+    depend = kbuild.BuildEnv(ccache_dir=cc).env()
+    assert depend["CCACHE_DEPEND"] == "1" and "CCACHE_NODIRECT" not in depend
+    pre = kbuild.BuildEnv(ccache_dir=cc, ccache_mode=kbuild.CcacheMode.PREPROCESSOR).env()
+    assert pre["CCACHE_NODIRECT"] == "1" and "CCACHE_DEPEND" not in pre
+    direct = kbuild.BuildEnv(ccache_dir=cc, ccache_mode=kbuild.CcacheMode.DIRECT).env()
+    assert "CCACHE_DEPEND" not in direct and "CCACHE_NODIRECT" not in direct
+
+
+@pytest.mark.parametrize(("mode", "hits"), [(kbuild.CcacheMode.DEPEND, 0.0),
+                                            (kbuild.CcacheMode.DIRECT, 1.0),
+                                            (kbuild.CcacheMode.PREPROCESSOR, 1.0)])
+def test_header_change_that_preprocesses_the_same(fake_tree: Path, tmp_path: Path,
+                                                  mode: kbuild.CcacheMode, hits: float) -> None:
+    """What a stable update does to most objects: a header changes, the compiler input may not.
+
+    Depend mode hashes the header's bytes, so it misses; the modes that hash
+    the preprocessed text hit, and the image is the same.
+    """
+    if shutil.which("ccache") is None:
+        pytest.skip("ccache not installed")
+    main = fake_tree / "init" / "main.c"
+    main.write_text('#include "hdr.h"\n' + main.read_text())
+    hdr = fake_tree / "init" / "hdr.h"
+    hdr.write_text("#define UNUSED 1\n")
+    benv = kbuild.BuildEnv(ccache_dir=tmp_path / "cc", ccache_basedir=tmp_path, ccache_mode=mode)
+    first = kbuild.build(fake_tree, tmp_path / "a" / "out", benv=benv)
+    hdr.write_text("/* a comment: no change after preprocessing */\n#define UNUSED 1\n")
+    before = kbuild.ccache_stats(tmp_path / "cc")
+    second = kbuild.build(fake_tree, tmp_path / "b" / "out", benv=benv)
+    after = kbuild.ccache_stats(tmp_path / "cc")
+    assert first.ok and second.ok
+    assert kbuild.hit_rate(before, after) == hits
+    assert Path(second.image or "").read_bytes() == Path(first.image or "").read_bytes()
+
+
 def test_scan_build_log_counts_warnings_and_orders_errors() -> None:
     log = [
         "  CC      kernel/fork.o",

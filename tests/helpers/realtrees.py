@@ -38,6 +38,14 @@ def linux_new_tag() -> str:
     return "v" + _linux_offered()[-1]
 
 
+def linux_previous_tag() -> str:
+    """The 6.1 version apt offers just before the newest: the step a weekly check sees."""
+    vs = _linux_offered()
+    if len(vs) < 2:
+        raise RuntimeError(f"apt offers only {vs} of {LINUX_PACKAGE}: no previous version")
+    return "v" + vs[-2]
+
+
 def test_cache_dir() -> Path:
     """The persistent cache the slow tests share ($PATCHBOT_TEST_CACHE)."""
     return Path(os.environ.get("PATCHBOT_TEST_CACHE", "/var/tmp/ukl-patchbot-test"))

@@ -20,6 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from ukl_patchbot.check.results import (
@@ -130,6 +131,14 @@ def kconfig_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+class CcacheMode(StrEnum):
+    """How ccache finds a compilation's result (see ccache(1), "Cache hits")."""
+
+    DEPEND = "depend"  # hash of the source and the headers it read; never runs cpp
+    DIRECT = "direct"  # the same hash first, then the preprocessed text (ccache's default)
+    PREPROCESSOR = "preprocessor"  # the preprocessed text only: cpp on every call
+
+
 @dataclass(frozen=True)
 class BuildEnv:
     """How make is invoked: jobs, ccache and the path base that makes ccache hit across dirs."""
@@ -138,6 +147,7 @@ class BuildEnv:
     ccache_dir: Path | None = None  # None = no ccache
     ccache_basedir: Path | None = None
     extra_make_vars: tuple[str, ...] = ()
+    ccache_mode: CcacheMode = CcacheMode.DEPEND
 
     def make_vars(self) -> list[str]:
         out = []
@@ -149,11 +159,14 @@ class BuildEnv:
 
     def env(self) -> dict[str, str]:
         # Fixed build identity: the same tree gives the same init/version.o,
-        # which keeps ccache hits and image sizes stable across runs.
+        # which keeps ccache hits and image sizes stable across runs. Without
+        # KBUILD_BUILD_VERSION the kernel counts builds in <out>/.version, so
+        # a kept build directory would give "#2", "#3"... and a different image.
         env = {
             "KBUILD_BUILD_TIMESTAMP": "1970-01-01",
             "KBUILD_BUILD_USER": "patchbot",
             "KBUILD_BUILD_HOST": "patchbot",
+            "KBUILD_BUILD_VERSION": "1",
             "LC_ALL": "C",
         }
         if self.ccache_dir is not None:
@@ -161,8 +174,14 @@ class BuildEnv:
             env["CCACHE_NOHASHDIR"] = "1"
             # Depend mode: a miss costs no extra preprocessor run. Measured on
             # a cold classic build of 6.1.192: 96 s, plain make 99.5-106 s,
-            # default ccache mode 114 s; a warm rebuild still hits (32 s).
-            env["CCACHE_DEPEND"] = "1"
+            # default ccache mode 114 s; a warm rebuild still hits (32 s). The
+            # other modes only win when a header changes without changing the
+            # preprocessed text: on 6.1.190 -> 6.1.192, 8 of 238 touched
+            # objects (tests/bench/bench_pp_reuse.py), less than cpp costs.
+            if self.ccache_mode == CcacheMode.DEPEND:
+                env["CCACHE_DEPEND"] = "1"
+            elif self.ccache_mode == CcacheMode.PREPROCESSOR:
+                env["CCACHE_NODIRECT"] = "1"
             if self.ccache_basedir is not None:
                 env["CCACHE_BASEDIR"] = str(self.ccache_basedir)
         return env

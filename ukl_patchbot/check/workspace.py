@@ -53,11 +53,15 @@ def export_once(cfg: Config, component: str, ref: str, tree_id: str, dest: Path)
     "exported" (written from scratch). The tree id is recorded last, so an
     interrupted export is redone by the next run.
     """
+    return export_tree_once(cfg.mirror_dir(component), ref, tree_id, dest)
+
+
+def export_tree_once(mirror: Path, ref: str, tree_id: str, dest: Path) -> str:
+    """`export_once` from the git directory ``mirror``."""
     marker, index = _markers(dest)
     old = marker.read_text().strip() if marker.is_file() else None
     if dest.is_dir() and old == tree_id:
         return "unchanged"
-    mirror = cfg.mirror_dir(component)
     env = {"GIT_INDEX_FILE": str(index)}
     marker.unlink(missing_ok=True)
     if old and dest.is_dir() and index.is_file():
