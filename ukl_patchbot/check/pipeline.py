@@ -149,6 +149,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     started = time.monotonic()
     kbuild.require_tools([*kbuild.BUILD_TOOLS, QEMU, "cpio"], kbuild.BUILD_HEADERS)
     tag = req.tag or newest_tag(cfg, "linux")
+    cfg = cfg.for_tag("linux", tag)  # the tag's line picks the Linux series
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = (req.out_dir or cfg.cache_dir / "runs" / f"{tag}-{stamp}").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -234,6 +235,7 @@ def plan(cfg: Config, req: CheckRequest) -> list[str]:
     from ukl_patchbot.check.boot import qemu_argv
 
     tag = req.tag or newest_tag(cfg, "linux")
+    cfg = cfg.for_tag("linux", tag)  # the tag's line picks the Linux series
     ws = check_workspace(cfg, req.jobs)
     benv = ws.benv()
     env = benv.env()

@@ -98,6 +98,7 @@ def run_job(job: Job, cfg: Config, progress: Progress | None = None,
 
 def _rebase_job(job: Job, cfg: Config) -> JobOutcome:
     tag = job.tag or pipeline.newest_tag(cfg, job.component)
+    cfg = cfg.for_tag(job.component, tag)  # the tag's line picks the series
     rep = rebase.rebase_series(cfg, job.component, tag, write=False)
     conclusion = Conclusion.SUCCESS if rep.ok else Conclusion.FAILURE
     return JobOutcome(job, conclusion, rebase_report.summary_line(rep),
