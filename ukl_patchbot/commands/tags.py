@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    from ukl_patchbot.core import config, versions
+    from ukl_patchbot.core import config
     from ukl_patchbot.upstream import mirror as upstream
 
     cfg = config.load(args.config)
