@@ -130,13 +130,12 @@ def test_new_line_starts_from_the_newest_older_line(world: World) -> None:
 
 
 def resolve(wt: Path, old: str, new: str) -> None:
-    """What a maintainer does: edit the conflict away, git add."""
+    """What a maintainer does: edit the conflict away (--continue stages it)."""
     text = (wt / "a.c").read_text()
     start, end = text.index("<<<<<<<"), text.index(">>>>>>>")
     end = text.index("\n", end) + 1
     assert old in text[start:end]
     (wt / "a.c").write_text(text[:start] + new + text[end:])
-    git(wt, "add", "a.c")
 
 
 def test_continue_through_two_conflicts_writes_the_new_line(
@@ -158,7 +157,7 @@ def test_continue_through_two_conflicts_writes_the_new_line(
     assert "stopped at 0002-a-mine-at-20.patch" in capsys.readouterr().out
 
     # Not resolved yet: refused, and nothing moves.
-    with pytest.raises(UserError, match="still unmerged in .*a.c"):
+    with pytest.raises(UserError, match="conflict markers left in .*: a.c"):
         resume.continue_rebase(world.cfg)
     # A fresh rebase of the same line is refused while this one is stopped.
     with pytest.raises(UserError, match="is stopped at 0002"):

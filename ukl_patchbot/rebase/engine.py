@@ -495,7 +495,7 @@ def _maintainer_commands(wt: Path) -> tuple[str, ...]:
     return (
         f"cd {wt}",
         "git status                    # the conflicting files",
-        "$EDITOR <files>; git add <files>",
+        "$EDITOR <files>               # no git add needed: --continue stages your edits",
         "patchbot rebase --continue    # commits the fix and carries the next patches",
         "patchbot rebase --status      # where it stands;  --abort drops it all",
     )

@@ -2,13 +2,14 @@
 
 `ukl_patchbot.rebase.engine` saves the state (`ukl_patchbot.rebase.state`) and
 leaves the worktree stopped in ``git am -3`` of the conflicting patch. The
-maintainer edits and ``git add``s there; `continue_rebase` commits the fix,
+maintainer edits there; `continue_rebase` stages the edits, commits the fix,
 carries the next patches, stops at the next conflict, and writes the series
 exactly as a clean rebase does once every patch is in.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -48,17 +49,31 @@ def abort_rebase(cfg: Config, component: str | None = None) -> st.PendingRebase:
     return pending
 
 
-def _commit_resolution(wt: Path, pending: st.PendingRebase) -> str:
-    """Finish the maintainer's ``git am`` of the stopped patch; the new HEAD."""
+_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>)( |$)", re.MULTILINE)
+
+
+def _stage_edits(wt: Path, pending: st.PendingRebase) -> None:
+    """Stage what the maintainer edited: the conflicted files, once free of markers.
+
+    ``git add`` refuses paths in a sparse (non-cone) worktree, so this goes
+    through ``git update-index``; a file still holding conflict markers is
+    refused, naming it.
+    """
     unmerged = gitops.out(wt, "diff", "--name-only", "--diff-filter=U").splitlines()
-    if unmerged:
-        raise UserError(f"{pending.current}: still unmerged in {wt}: {', '.join(unmerged)}",
-                        hint="resolve them, `git add` them, then `patchbot rebase --continue`")
-    check = gitops.git(wt, "diff", "--cached", "--check", check=False)
-    markers = [ln for ln in check.stdout.splitlines() if "conflict marker" in ln]
-    if markers:
-        raise UserError(f"{pending.current}: conflict markers left: {'; '.join(markers[:5])}",
-                        hint="edit them out, `git add` the files, then rerun --continue")
+    edited = gitops.out(wt, "diff", "--name-only").splitlines()
+    paths = list(dict.fromkeys(unmerged + edited))
+    marked = [p for p in paths
+              if (wt / p).is_file() and _MARKER.search((wt / p).read_text(errors="replace"))]
+    if marked:
+        raise UserError(f"{pending.current}: conflict markers left in {wt}: {', '.join(marked)}",
+                        hint="resolve them there, then rerun `patchbot rebase --continue`")
+    if paths:
+        gitops.git(wt, "update-index", "--add", "--remove", "--", *paths)
+
+
+def _commit_resolution(wt: Path, pending: st.PendingRebase) -> str:
+    """Finish the ``git am`` of the stopped patch with the maintainer's edits; the new HEAD."""
+    _stage_edits(wt, pending)
     if _am_in_progress(wt):
         res = gitops.git(wt, "am", "--continue", check=False)
         if not res.ok:
