@@ -35,7 +35,7 @@ def real_files() -> dict[str, bytes]:
     """This checkout's series and fragments, plus files a PR carries that must not be read."""
     files = {
         p.relative_to(REPO_ROOT).as_posix(): p.read_bytes()
-        for d in ("patchsets/linux/6.1", "patchsets/glibc", "kconfigs")
+        for d in ("patchsets/linux/6.1", "patchsets/linux/6.12", "patchsets/glibc", "kconfigs")
         for p in sorted((REPO_ROOT / d).iterdir())
         if p.is_file()
     }
@@ -93,7 +93,8 @@ def test_reads_only_the_prefixes_at_the_sha(fake_github: FakeGitHub, gh: GitHubC
     trees = fake_github.calls("GET", r"/git/trees/")
     assert [t.path for t in trees] == [f"/repos/{REPO}/git/trees/{SHA}"]
     assert trees[0].query == {"recursive": ["1"]}
-    assert len(fake_github.calls("GET", r"/git/blobs/")) == len(want)
+    # One download per distinct content (a blob shared by both Linux lines comes once).
+    assert len(fake_github.calls("GET", r"/git/blobs/")) == len(set(want.values()))
 
 
 @pytest.mark.parametrize(
@@ -193,7 +194,10 @@ def test_pr_config_points_at_the_prs_copy(fake_github: FakeGitHub, gh: GitHubCli
     prc = prsource.pr_config(cfg, REPO, SHA)
     dest = cfg.cache_dir / "pr-trees" / "ukl" / "patches" / SHA
     assert prc.root == dest and prc.cache_dir == cfg.cache_dir
-    assert prc.component("linux").series_dir == dest / "patchsets" / "linux" / "6.1"
+    # No tag chose a line yet: the newest line with a series in the PR's tree.
+    assert prc.component("linux").series_dir == dest / "patchsets" / "linux" / "6.12"
+    assert prc.for_tag("linux", "v6.1.192").component("linux").series_dir == (
+        dest / "patchsets" / "linux" / "6.1")
     assert prc.component("glibc").series_dir == dest / "patchsets" / "glibc"
     assert (dest / LINUX_PATCH).read_bytes() == changed
     assert (dest / "kconfigs" / "ukl.config").read_bytes() == (
@@ -266,7 +270,8 @@ def test_a_job_without_a_repo_checks_this_checkout(
 ) -> None:
     out = execute.execute_job(Job(JobKind.CHECK, tag="v6.1.192"), cfg)
     assert out.conclusion == Conclusion.SUCCESS
-    assert seen == [(cfg, pipeline.CheckRequest(tag="v6.1.192"))]
+    assert seen == [(cfg.for_tag("linux", "v6.1.192"), pipeline.CheckRequest(tag="v6.1.192"))]
+    assert seen[0][0].component("linux").series_dir == REPO_ROOT / "patchsets" / "linux" / "6.1"
 
 
 def test_a_glibc_job_checks_linux_at_the_prs_linux_base(
@@ -274,11 +279,12 @@ def test_a_glibc_job_checks_linux_at_the_prs_linux_base(
     seen: list[tuple[Config, pipeline.CheckRequest]],
 ) -> None:
     # The PR moves the Linux base: the glibc check must follow the PR, not this checkout.
-    put(fake_github, pr_files(**{"patchsets/linux/6.1/patchset.toml": b'base = "v6.1.191"\n'}))
+    # glibc pairs with every Linux line; its job checks the newest line with a series.
+    put(fake_github, pr_files(**{"patchsets/linux/6.12/patchset.toml": b'base = "v6.12.116"\n'}))
     out = execute.execute_job(pr_job("glibc", tag="glibc-2.36-deb12u99"), cfg)
     assert out.conclusion == Conclusion.SUCCESS, out.summary_md
     (_used, req), = seen
-    assert req == pipeline.CheckRequest(tag="v6.1.191", glibc_tag="glibc-2.36-deb12u99")
+    assert req == pipeline.CheckRequest(tag="v6.12.116", glibc_tag="glibc-2.36-deb12u99")
 
 
 def test_a_glibc_job_from_the_weekly_job_uses_this_checkouts_linux_base(

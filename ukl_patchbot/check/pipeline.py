@@ -234,15 +234,15 @@ def _build_and_boot(cfg: Config, req: CheckRequest, linux: tuple[str, str],
 def _explain_build_errors(cfg: Config, tag: str, old_base: str,
                           results: tuple[VariantResult, ...]) -> list[str]:
     """Build errors next to the series patch and the upstream change (old base -> tag) behind them."""
-    from ukl_patchbot.rebase import engine as rebase
     from ukl_patchbot.rebase import explain
+    from ukl_patchbot.series import lines
 
     notes: list[str] = []
     for v in results:
         if v.build.status != kbuild.BuildStatus.FAILED or not v.build.first_errors:
             continue
         try:
-            series = rebase.choose_source(cfg, "linux", tag).series
+            series = lines.choose_source(cfg, "linux", tag).series
             found = explain.explain(cfg.mirror_dir("linux"), series, old_base, tag,
                                     v.build.first_errors)
         except PatchbotError as exc:

@@ -129,7 +129,10 @@ class Component:
             return new_root / p.relative_to(old_root)
         lines = tuple(replace(ln, series_dir=move(ln.series_dir) if ln.series_dir else None)
                       for ln in self.lines)
-        return replace(self, series_dir=move(self.series_dir), lines=lines)
+        default = move(self.series_dir)
+        if self.line is None and lines and all(ln.series_dir for ln in lines):
+            default = _default_series(list(lines))  # what the new tree holds
+        return replace(self, series_dir=default, lines=lines)
 
 
 @dataclass(frozen=True)
@@ -269,12 +272,17 @@ def _component(path: Path, root: Path, name: str, c: Any) -> Component:
                         hint=f'e.g. [components.{name}.lines."6.1"] series = "patchsets/{name}/6.1"')
     lines = [_line(path, root, f"{where} lines.{ln!r}", ln, body) for ln, body in raw_lines.items()]
     lines.sort(key=lambda ln: versions.parse(ln.name) or versions.parse("0"))  # type: ignore[arg-type, return-value]
-    with_series = [ln for ln in lines if (ln.series_dir / "series").is_file()]  # type: ignore[operator]
+    return Component(name=name, upstream=ups[0], more_upstreams=ups[1:], tag_prefix=prefix,
+                     series_dir=_default_series(lines), lines=tuple(lines),
+                     tracked=tuple(ln.name for ln in lines if ln.tracked))
+
+
+def _default_series(lines: list[Line]) -> Path:
+    """The series used when no tag chose a line: the newest line that has one."""
+    with_series = [ln for ln in lines if ln.series_dir and (ln.series_dir / "series").is_file()]
     default = (with_series or lines)[-1].series_dir
     assert default is not None
-    return Component(name=name, upstream=ups[0], more_upstreams=ups[1:], tag_prefix=prefix,
-                     series_dir=default, lines=tuple(lines),
-                     tracked=tuple(ln.name for ln in lines if ln.tracked))
+    return default
 
 
 def _single_line(path: Path, root: Path, name: str, c: dict[str, Any], ups: tuple[str, ...],

@@ -85,6 +85,8 @@ def run_job(job: Job, cfg: Config, progress: Progress | None = None,
             raise
         except PatchbotError as exc:
             return error_outcome(job, exc)
+    if job.tag and job.component in cfg.components:
+        cfg = cfg.for_tag(job.component, job.tag)  # the tag's line picks the series
     try:
         if job.kind == JobKind.REBASE:
             return _rebase_job(job, cfg)

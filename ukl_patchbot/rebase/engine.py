@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ukl_patchbot.core.config import Component, Config
+from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.rebase import fastpath as rebase_apply
 from ukl_patchbot.rebase import state as st
@@ -39,7 +39,9 @@ from ukl_patchbot.rebase.report import (
     PatchStatus,
     RebaseReport,
 )
+from ukl_patchbot.series import lines
 from ukl_patchbot.series import patchset as series_mod
+from ukl_patchbot.series.lines import SeriesSource
 from ukl_patchbot.series.patchset import Hunk, Patch, Series
 from ukl_patchbot.upstream import gitops
 from ukl_patchbot.upstream import mirror as upstream
@@ -192,64 +194,6 @@ def _apply_one(ctx: _Ctx, patch: Patch) -> tuple[PatchResult, str | None]:
 
 
 
-# -- choosing the series ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Source:
-    """The series carried, where it goes, and what the report should say about that."""
-
-    series: Series
-    target: Path
-    line: str
-    notes: tuple[str, ...] = ()
-
-
-def _has_series(d: Path) -> bool:
-    return (d / series_mod.SERIES_NAME).is_file()
-
-
-def choose_source(cfg: Config, component: str, tag: str, from_line: str | None = None
-                  ) -> _Source:
-    """The series to carry onto ``tag``: its line's, else the newest older line's.
-
-    ``cfg`` picks the line (`Config.for_tag` is applied here, so callers may
-    pass either form). ``from_line`` names the line to start from explicitly.
-    """
-    cfg = cfg.for_tag(component, tag)
-    comp = cfg.component(component)
-    target = comp.series_dir
-    line = comp.line or ""
-    if from_line is None and _has_series(target):
-        return _Source(series_mod.load_series(target, component), target, line)
-    src_line = _older_line(comp, line, from_line)
-    src_dir = comp.line_series(comp.get_line(src_line))
-    series = series_mod.load_series(src_dir, component)
-    how = "as asked (--from)" if from_line else "the newest older line with a series"
-    note = (f"line {line or '?'} had no series yet: started from line {src_line}'s series "
-            f"(base {series.base}, {how}); the result is written to {target}")
-    if from_line is not None and _has_series(target):
-        note = (f"started from line {src_line}'s series (base {series.base}) as asked (--from); "
-                f"the result replaces {target}")
-    return _Source(series, target, line, (note,))
-
-
-def _older_line(comp: Component, line: str, from_line: str | None) -> str:
-    if from_line is not None:
-        ln = comp.get_line(from_line)
-        if not _has_series(comp.line_series(ln)):
-            raise UserError(f"line {from_line} of {comp.name} has no series in "
-                            f"{comp.line_series(ln)}", hint="name a line that has one")
-        return ln.name
-    older = comp.older_lines(line) if line else []
-    if not older:
-        raise UserError(
-            f"{comp.series_dir} holds no series and no older line of {comp.name} has one",
-            hint="create the series there, or pass --from LINE",
-        )
-    return older[0].name
-
-
 # -- one run -----------------------------------------------------------------------------
 
 
@@ -260,7 +204,7 @@ class _Run:
     cfg: Config
     component: str
     tag: str
-    source: _Source
+    source: SeriesSource
     ctx: _Ctx
     writing: bool
     notes: list[str] = field(default_factory=list)
@@ -273,7 +217,7 @@ class _Run:
 
 def _open_run(cfg: Config, component: str, tag: str, *, from_line: str | None,
               writing: bool, force: bool) -> _Run:
-    source = choose_source(cfg, component, tag, from_line)
+    source = lines.choose_source(cfg, component, tag, from_line)
     new_sha = upstream.resolve_tag(cfg, component, tag)
     mirror = cfg.mirror_dir(component)
     if writing and not force:
@@ -386,7 +330,7 @@ class _Written:
     changed: tuple[str, ...] = ()
 
 
-def finish(cfg: Config, component: str, tag: str, source: _Source, ctx: _Ctx,
+def finish(cfg: Config, component: str, tag: str, source: SeriesSource, ctx: _Ctx,
             carried: _Carried, writing: bool) -> _Written:
     """All patches are in: record the applied ref, the range-diff, and write the series."""
     series = source.series

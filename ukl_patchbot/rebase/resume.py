@@ -20,6 +20,7 @@ from ukl_patchbot.rebase import engine as eng
 from ukl_patchbot.rebase import state as st
 from ukl_patchbot.rebase.report import PatchResult, PatchStatus, RebaseReport
 from ukl_patchbot.series import patchset as series_mod
+from ukl_patchbot.series.lines import SeriesSource
 from ukl_patchbot.series.patchset import Series
 from ukl_patchbot.upstream import gitops
 
@@ -135,7 +136,7 @@ def _go_on(cfg: Config, pending: st.PendingRebase, series: Series, head: str,
         commits={d.name: d.commit for d in done if d.commit},
         heads_before=[""] * len(done), head=head, old_head=pending.old_head)
     eng.apply_with_git(ctx, series.patches[idx + 1:], carried)
-    source = eng._Source(series, Path(pending.target_dir), pending.line, pending.notes)
+    source = SeriesSource(series, Path(pending.target_dir), pending.line, pending.notes)
     if not carried.ok:
         # Stop at the next conflict: redo from just before it, leaving the markers.
         run = eng._Run(cfg, pending.component, pending.tag, source, ctx, True, list(pending.notes))
