@@ -74,7 +74,7 @@ def main() -> int:
     b, g = statistics.median(bot), statistics.median(bare)
     print(f"  rebase_series (dry run): median {b:.2f} s of {args.rounds}")
     print(f"  git worktree add + git am -3 (stops at the first conflict): median {g:.2f} s")
-    print(f"  ratio bot / bare tool: {b / g:.2f}")
+    print(f"  ratio bot / bare tool: {b / g:.3f}")
     return 0
 
 
