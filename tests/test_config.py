@@ -81,7 +81,7 @@ def test_lines_pick_series_by_tag(tmp_path: Path) -> None:
     assert cfg.for_tag("linux", "v5.1.9").component("linux").series_dir == tmp_path / "s" / "5.1"
     assert linux.older_lines("5.11") == [linux.get_line("5.10")]  # 5.1 has no series yet
     assert linux.series_dir == tmp_path / "s" / "5.10"  # default: newest line with a series
-    with pytest.raises(UserError, match="has no line '4.19'"):
+    with pytest.raises(UserError, match=r"has no line '4\.19'"):
         cfg.for_line("linux", "4.19")
 
 

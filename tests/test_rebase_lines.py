@@ -157,7 +157,7 @@ def test_continue_through_two_conflicts_writes_the_new_line(
     assert "stopped at 0002-a-mine-at-20.patch" in capsys.readouterr().out
 
     # Not resolved yet: refused, and nothing moves.
-    with pytest.raises(UserError, match="conflict markers left in .*: a.c"):
+    with pytest.raises(UserError, match=r"conflict markers left in .*: a\.c"):
         resume.continue_rebase(world.cfg)
     # A fresh rebase of the same line is refused while this one is stopped.
     with pytest.raises(UserError, match="is stopped at 0002"):

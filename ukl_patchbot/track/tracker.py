@@ -352,7 +352,7 @@ def track(cfg: Config, opts: TrackOptions, gh: GitHubClient | None, *,
                     lcomp = lcfg.component(comp.name)
                     _fetch_line_tags(lcfg, lcomp, upstream.series_base(lcomp))
             tags = upstream.list_tags(cfg, comp.name)
-            for line, lcfg in zip(comp.tracked, line_cfgs):
+            for line, lcfg in zip(comp.tracked, line_cfgs, strict=True):
                 lcomp = lcfg.component(comp.name)
                 ln = _Line(lcfg, lcomp, line, upstream.series_base(lcomp), list(tags), gh, opts)
                 results.append(track_line(ln, check))
