@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
 .venv/bin/patchbot upstream sync
-base="$(sed -n 's/^base = "\(.*\)"/\1/p' patchsets/linux/patchset.toml)"
+base="$(sed -n 's/^base = "\(.*\)"/\1/p' patchsets/linux/6.1/patchset.toml)"
 newest="$(.venv/bin/patchbot tags linux --newest)"
 status=0
 for tag in $(printf '%s\n' "$base" "$newest" | sort -u); do

@@ -30,7 +30,7 @@ from ukl_patchbot.core.cache import ContentCache
 from ukl_patchbot.core.progress import Progress
 
 TAG = realtrees.linux_new_tag()
-SERIES = REPO_ROOT / "patchsets" / "linux" / "series"
+SERIES = REPO_ROOT / "patchsets" / "linux" / "6.1" / "series"
 
 pytestmark = [
     pytest.mark.slow,
@@ -87,11 +87,11 @@ def checkout(real_config, root: Path, extra_patch: str | None = None):  # type: 
     shutil.copytree(REPO_ROOT / "patchsets", root / "patchsets")
     git(root, "init", "-q")
     if extra_patch is not None:
-        series = root / "patchsets" / "linux"
+        series = root / "patchsets" / "linux" / "6.1"
         (series / "9999-broken.patch").write_text(extra_patch)
         with open(series / "series", "a") as f:
             f.write("9999-broken.patch\n")
-    comps = {name: dataclasses.replace(c, series_dir=root / "patchsets" / name)
+    comps = {name: c.rerooted(real_config.root, root)
              for name, c in real_config.components.items()}
     return dataclasses.replace(real_config, root=root, components=comps)
 

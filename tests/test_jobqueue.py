@@ -90,7 +90,7 @@ class Bot:
 @pytest.fixture
 def bot(tmp_path: Path, fake_github: FakeGitHub) -> Bot:
     r = fake_github.repo(REPO)
-    r.pulls[7] = PullRequest(7, SHA, ["patchsets/linux/0001-ukl-kconfig.patch", "README.md"])
+    r.pulls[7] = PullRequest(7, SHA, ["patchsets/linux/6.1/0001-ukl-kconfig.patch", "README.md"])
     r.permissions.update({"alice": "maintain", "rita": "read"})
     return Bot(tmp_path, fake_github)
 
@@ -162,7 +162,7 @@ def test_non_member_is_refused_without_asking_the_api(bot: Bot) -> None:
 
 
 def test_comment_by_the_bot_itself_is_ignored(tmp_path: Path, fake_github: FakeGitHub) -> None:
-    fake_github.repo(REPO).pulls[7] = PullRequest(7, SHA, ["patchsets/linux/x.patch"])
+    fake_github.repo(REPO).pulls[7] = PullRequest(7, SHA, ["patchsets/linux/6.1/x.patch"])
     fake_github.repo(REPO).permissions[PAT_USER] = "admin"
     bot = Bot(tmp_path, fake_github, mode="token")
     bot.send(event="issue_comment", command=Command.CHECK, actor=PAT_USER, head_sha=None)

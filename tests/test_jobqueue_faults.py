@@ -125,7 +125,7 @@ def sqlite_workers(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[Workers]
 def test_worker_killed_mid_job_is_retried_and_reported_once(sqlite_workers: Workers) -> None:
     w = sqlite_workers
     sha = "ab" * 20
-    w.fake.repo(REPO).pulls[3] = PullRequest(3, sha, ["patchsets/linux/0001-a.patch"])
+    w.fake.repo(REPO).pulls[3] = PullRequest(3, sha, ["patchsets/linux/6.1/0001-a.patch"])
     queue = JobQueue(w.queue_url)
     submit(queue, "kill-1", 3, sha)
     first = w.start(PATCHBOT_TEST_SLEEP="30")
@@ -196,7 +196,7 @@ def test_two_workers_share_a_redis_queue(
         for pr in range(1, 5):
             sha = f"{pr:02x}" * 20
             fake_github.repo(REPO).pulls[pr] = PullRequest(
-                pr, sha, ["patchsets/linux/0001-a.patch", "patchsets/glibc/0001-b.patch"]
+                pr, sha, ["patchsets/linux/6.1/0001-a.patch", "patchsets/glibc/0001-b.patch"]
             )
             submit(queue, f"r-{pr}", pr, sha)
             submit(queue, f"r-{pr}", pr, sha)  # a redelivery: collapsed

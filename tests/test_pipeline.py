@@ -34,7 +34,7 @@ def checkout_cfg(base: Config, root: Path, series_dir: Path | None = None) -> Co
     shutil.copytree(REPO_ROOT / "kconfigs", root / "kconfigs")
     comps = dict(base.components)
     if series_dir is not None:
-        comps["linux"] = dataclasses.replace(comps["linux"], series_dir=series_dir)
+        comps["linux"] = comps["linux"].with_series(series_dir)
     return dataclasses.replace(base, root=root, components=comps)
 
 

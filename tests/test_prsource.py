@@ -28,14 +28,14 @@ __all__ = ["fake_github"]
 
 REPO = "ukl/patches"
 SHA = "c0ffee" + "1" * 34
-LINUX_PATCH = "patchsets/linux/0001-x86-add-CONFIG_UNIKERNEL_LINUX-and-CONFIG_UKL_ARCHIV.patch"
+LINUX_PATCH = "patchsets/linux/6.1/0001-x86-add-CONFIG_UNIKERNEL_LINUX-and-CONFIG_UKL_ARCHIV.patch"
 
 
 def real_files() -> dict[str, bytes]:
     """This checkout's series and fragments, plus files a PR carries that must not be read."""
     files = {
         p.relative_to(REPO_ROOT).as_posix(): p.read_bytes()
-        for d in ("patchsets/linux", "patchsets/glibc", "kconfigs")
+        for d in ("patchsets/linux/6.1", "patchsets/linux/6.12", "patchsets/glibc", "kconfigs")
         for p in sorted((REPO_ROOT / d).iterdir())
         if p.is_file()
     }
@@ -93,7 +93,8 @@ def test_reads_only_the_prefixes_at_the_sha(fake_github: FakeGitHub, gh: GitHubC
     trees = fake_github.calls("GET", r"/git/trees/")
     assert [t.path for t in trees] == [f"/repos/{REPO}/git/trees/{SHA}"]
     assert trees[0].query == {"recursive": ["1"]}
-    assert len(fake_github.calls("GET", r"/git/blobs/")) == len(want)
+    # One download per distinct content (a blob shared by both Linux lines comes once).
+    assert len(fake_github.calls("GET", r"/git/blobs/")) == len(set(want.values()))
 
 
 @pytest.mark.parametrize(
@@ -134,7 +135,7 @@ def test_links_and_submodules_are_refused(
 
 # -- paths and contents ---------------------------------------------------------------
 
-ALLOWED = ("patchsets/linux", "patchsets/glibc", "kconfigs")
+ALLOWED = ("patchsets/linux/6.1", "patchsets/glibc", "kconfigs")
 
 
 @pytest.mark.parametrize(
@@ -160,7 +161,7 @@ def test_bad_paths_are_refused(path: str) -> None:
         prsource.check_pr_path(path, ALLOWED)
 
 
-@pytest.mark.parametrize("path", ["patchsets/linux/series", "patchsets/glibc/patchset.toml",
+@pytest.mark.parametrize("path", ["patchsets/linux/6.1/series", "patchsets/glibc/patchset.toml",
                                   "kconfigs/ukl.config", LINUX_PATCH])
 def test_plain_paths_pass(path: str) -> None:
     assert prsource.check_pr_path(path, ALLOWED) == path
@@ -193,7 +194,10 @@ def test_pr_config_points_at_the_prs_copy(fake_github: FakeGitHub, gh: GitHubCli
     prc = prsource.pr_config(cfg, REPO, SHA)
     dest = cfg.cache_dir / "pr-trees" / "ukl" / "patches" / SHA
     assert prc.root == dest and prc.cache_dir == cfg.cache_dir
-    assert prc.component("linux").series_dir == dest / "patchsets" / "linux"
+    # No tag chose a line yet: the newest line with a series in the PR's tree.
+    assert prc.component("linux").series_dir == dest / "patchsets" / "linux" / "6.12"
+    assert prc.for_tag("linux", "v6.1.192").component("linux").series_dir == (
+        dest / "patchsets" / "linux" / "6.1")
     assert prc.component("glibc").series_dir == dest / "patchsets" / "glibc"
     assert (dest / LINUX_PATCH).read_bytes() == changed
     assert (dest / "kconfigs" / "ukl.config").read_bytes() == (
@@ -210,8 +214,8 @@ def test_pr_config_points_at_the_prs_copy(fake_github: FakeGitHub, gh: GitHubCli
 
 def test_an_escaping_path_in_the_listing_writes_nothing(fake_github: FakeGitHub,
                                                        gh: GitHubClient, cfg: Config) -> None:
-    put(fake_github, pr_files(**{"patchsets/linux/../../etc/passwd": b"root::0:0::/:/bin/sh\n"}))
-    with pytest.raises(UserError, match=r"patchsets/linux/\.\./\.\./etc/passwd.*escapes"):
+    put(fake_github, pr_files(**{"patchsets/linux/6.1/../../../etc/passwd": b"root::0:0::/:/bin/sh\n"}))
+    with pytest.raises(UserError, match=r"patchsets/linux/6\.1/\.\./\.\./\.\./etc/passwd.*escapes"):
         prsource.pr_config(cfg, REPO, SHA)
     assert not (cfg.cache_dir / "pr-trees" / "ukl" / "patches" / SHA).exists()
 
@@ -257,7 +261,7 @@ def test_a_pr_job_checks_the_prs_series(fake_github: FakeGitHub, gh: GitHubClien
     assert series_dir.is_relative_to(cfg.cache_dir / "pr-trees") and series_dir != (
         cfg.component("linux").series_dir)
     assert (series_dir / Path(LINUX_PATCH).name).read_bytes() == changed
-    assert used.root / "kconfigs" == series_dir.parent.parent / "kconfigs"
+    assert used.root / "kconfigs" == series_dir.parent.parent.parent / "kconfigs"
     assert req == pipeline.CheckRequest(tag="v6.1.192")
 
 
@@ -266,7 +270,8 @@ def test_a_job_without_a_repo_checks_this_checkout(
 ) -> None:
     out = execute.execute_job(Job(JobKind.CHECK, tag="v6.1.192"), cfg)
     assert out.conclusion == Conclusion.SUCCESS
-    assert seen == [(cfg, pipeline.CheckRequest(tag="v6.1.192"))]
+    assert seen == [(cfg.for_tag("linux", "v6.1.192"), pipeline.CheckRequest(tag="v6.1.192"))]
+    assert seen[0][0].component("linux").series_dir == REPO_ROOT / "patchsets" / "linux" / "6.1"
 
 
 def test_a_glibc_job_checks_linux_at_the_prs_linux_base(
@@ -274,11 +279,12 @@ def test_a_glibc_job_checks_linux_at_the_prs_linux_base(
     seen: list[tuple[Config, pipeline.CheckRequest]],
 ) -> None:
     # The PR moves the Linux base: the glibc check must follow the PR, not this checkout.
-    put(fake_github, pr_files(**{"patchsets/linux/patchset.toml": b'base = "v6.1.191"\n'}))
+    # glibc pairs with every Linux line; its job checks the newest line with a series.
+    put(fake_github, pr_files(**{"patchsets/linux/6.12/patchset.toml": b'base = "v6.12.116"\n'}))
     out = execute.execute_job(pr_job("glibc", tag="glibc-2.36-deb12u99"), cfg)
     assert out.conclusion == Conclusion.SUCCESS, out.summary_md
     (_used, req), = seen
-    assert req == pipeline.CheckRequest(tag="v6.1.191", glibc_tag="glibc-2.36-deb12u99")
+    assert req == pipeline.CheckRequest(tag="v6.12.116", glibc_tag="glibc-2.36-deb12u99")
 
 
 def test_a_glibc_job_from_the_weekly_job_uses_this_checkouts_linux_base(
@@ -413,4 +419,4 @@ def test_a_pr_rebase_job_rebases_the_prs_series(
     out = execute.execute_job(job, cfg)
     assert out.conclusion == Conclusion.SUCCESS, out.summary_md
     dest = cfg.cache_dir / "pr-trees" / "ukl" / "patches" / SHA
-    assert calls == [(dest / "patchsets" / "linux", "v6.1.192", False)]  # never writes
+    assert calls == [(dest / "patchsets" / "linux" / "6.1", "v6.1.192", False)]  # never writes

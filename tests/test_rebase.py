@@ -314,6 +314,12 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert "conflict" in res.stdout and json.loads(js.read_text())["ok"] is False
     res = cli("rebase", "v9.9")
     assert res.returncode == 1 and "closest known tags" in res.stderr
+    # The conflict left a resumable rebase: a new one waits for --continue or --abort.
+    res = cli("rebase", "v1.0")
+    assert res.returncode == 1 and "--abort" in res.stderr
+    res = cli("rebase", "--status")
+    assert res.returncode == 0 and "stopped at 0001-a-clash.patch" in res.stdout
+    assert cli("rebase", "--abort").returncode == 0
     res = cli("rebase", "v1.0")
     assert res.returncode == 0, res.stdout + res.stderr
 

@@ -64,7 +64,7 @@ def make_real_series(mirror: Path, dest: Path, edits: list[tuple[str, str, str, 
 
 
 def config_for(real_config: Config, series_dir: Path) -> Config:
-    comp = dataclasses.replace(real_config.component("linux"), series_dir=series_dir)
+    comp = real_config.component("linux").with_series(series_dir)
     return dataclasses.replace(real_config, root=series_dir.parent,
                                components={**real_config.components, "linux": comp})
 

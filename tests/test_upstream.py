@@ -159,7 +159,8 @@ def test_cli_sync_and_tags(remote_cfg: Config, tmp_path: Path) -> None:
     res = cli("tags", "linux")
     assert res.returncode == 0
     lines = [ln.strip() for ln in res.stdout.splitlines()[1:]]
-    assert lines == ["v6.1.10  (newer)", "v6.1.2  <- base"]
+    assert lines == ["line 6.1: series patchsets/linux, base v6.1.2", "v6.1.10  (newer)",
+                     "v6.1.2  <- base"]
     assert cli("tags", "linux", "--newest").stdout.strip() == "v6.1.10"
     res = cli("upstream", "sync", "glibc")
     assert res.returncode == 1 and "error" in res.stderr

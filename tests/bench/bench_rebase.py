@@ -66,7 +66,7 @@ def main() -> int:
         sdir = make_real_series(mirror, tmp / "repo" / "patchsets" / "linux",
                                 [LDS, MAKEFILE, SYS_CONTEXT])
         patches = sorted(str(p) for p in sdir.glob("*.patch"))
-        comp = dataclasses.replace(cfg0.component("linux"), series_dir=sdir)
+        comp = cfg0.component("linux").with_series(sdir)
         cfg = dataclasses.replace(cfg0, root=sdir.parent.parent,
                                   components={**cfg0.components, "linux": comp})
         (cfg.root / "patchbot.toml").write_text(

@@ -5,6 +5,7 @@
   rule when a base leaves the archive: rebase without the old-base detail).
 - Linux new: the newest 6.1 version apt offers.
 - glibc: the newest glibc-source version apt offers.
+- Linux 6.12 (the next line): the newest linux-source-6.12 version apt offers.
 """
 
 from __future__ import annotations
@@ -19,11 +20,24 @@ from tests.helpers.gitrepo import REPO_ROOT
 from ukl_patchbot.series.meta import read_base
 
 LINUX_PACKAGE = "linux-source-6.1"
+LINUX_NEXT_PACKAGE = "linux-source-6.12"
 GLIBC_PACKAGE = "glibc-source"
+# The series of each component's line the real tests carry (Linux has one per line).
+SERIES_DIRS = {"linux": REPO_ROOT / "patchsets" / "linux" / "6.1",
+               "glibc": REPO_ROOT / "patchsets" / "glibc"}
 
 
 def series_base(component: str = "linux") -> str:
-    return read_base(REPO_ROOT / "patchsets" / component)
+    return read_base(SERIES_DIRS[component])
+
+
+@functools.cache
+def linux_next_tag() -> str:
+    """The newest 6.12 tag apt offers (the line the 6.1 series is ported to)."""
+    vs = sort_versions(list(offered(LINUX_NEXT_PACKAGE)))
+    if not vs:
+        raise RuntimeError(f"apt offers no {LINUX_NEXT_PACKAGE}: run apt-get update")
+    return "v" + vs[-1]
 
 
 @functools.cache

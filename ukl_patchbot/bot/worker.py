@@ -346,17 +346,18 @@ class BotWorker:
     def components_touched(self, paths: tuple[str, ...] | list[str]) -> list[str]:
         """Components whose series directory (or, for linux, ``kconfigs/``) a path lies in."""
         found: set[str] = set()
-        roots = {
-            name: c.series_dir.relative_to(self.cfg.root).as_posix()
+        roots = [
+            (name, d.relative_to(self.cfg.root).as_posix())
             for name, c in self.cfg.components.items()
-            if c.series_dir.is_relative_to(self.cfg.root)
-        }
+            for d in c.series_dirs()
+            if d.is_relative_to(self.cfg.root)
+        ]
         for p in paths:
             safe = safe_repo_path(p)
             if safe is None:
                 log.warning("ignoring unsafe path %r in a change", p[:200])
                 continue
-            for name, root in roots.items():
+            for name, root in roots:
                 if safe.startswith(root + "/"):
                     found.add(name)
             if safe.startswith("kconfigs/") and "linux" in self.cfg.components:
@@ -372,15 +373,12 @@ class BotWorker:
         return best.name
 
     def series_line(self, job: Job) -> str:
-        """The tracked line a job works on, for the per-series lock (``linux:6.1``)."""
+        """The line a job works on, for the per-series lock (``linux:6.1``)."""
         comp = self.cfg.components.get(job.component)
-        tracked = comp.tracked if comp else ()
         if job.tag and comp:
-            version = job.tag.removeprefix(comp.tag_prefix)
-            for line in sorted(tracked, key=len, reverse=True):
-                if version == line or version.startswith(line + "."):
-                    return line
-            return version
+            line = comp.line_for_tag(job.tag)
+            return line.name if line else job.tag.removeprefix(comp.tag_prefix)
+        tracked = comp.tracked if comp else ()
         return tracked[0] if len(tracked) == 1 else "newest"
 
     def _announce(self, job: Job) -> None:

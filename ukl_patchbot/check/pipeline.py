@@ -26,7 +26,7 @@ from ukl_patchbot.check.workspace import check_workspace, export_once
 from ukl_patchbot.core import cmdline
 from ukl_patchbot.core.cache import ContentCache, cache_key, hash_files
 from ukl_patchbot.core.config import Config
-from ukl_patchbot.core.errors import UserError
+from ukl_patchbot.core.errors import PatchbotError, UserError
 from ukl_patchbot.core.fsutil import atomic_write
 from ukl_patchbot.core.progress import Progress
 from ukl_patchbot.rebase import request as rebase_request
@@ -149,6 +149,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     started = time.monotonic()
     kbuild.require_tools([*kbuild.BUILD_TOOLS, QEMU, "cpio"], kbuild.BUILD_HEADERS)
     tag = req.tag or newest_tag(cfg, "linux")
+    cfg = cfg.for_tag("linux", tag)  # the tag's line picks the Linux series
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = (req.out_dir or cfg.cache_dir / "runs" / f"{tag}-{stamp}").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -192,9 +193,10 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     results = _build_and_boot(cfg, req, (linux_rep.applied_ref, tree_id),
                               (glibc_ref, glibc_tree), out_dir, progress)
     verdict, attribution, text = cr.attribute(results, linux_sum, tag)
+    notes = _explain_build_errors(cfg, tag, linux_rep.old_base, results)
     report = finish(CheckReport("linux", tag, verdict, attribution, text, results, linux_sum,
                                 glibc_tag, tree_id, cr.syscall_ratio(results), repro,
-                                accel=accel))
+                                accel=accel, notes=tuple(notes)))
     if report.verdict != Verdict.ERROR:
         with check_cache.put(key) as stage:
             (stage / "report.json").write_text(cr.render_json(report))
@@ -229,11 +231,35 @@ def _build_and_boot(cfg: Config, req: CheckRequest, linux: tuple[str, str],
     return tuple(by_name[v] for v in req.variants)
 
 
+def _explain_build_errors(cfg: Config, tag: str, old_base: str,
+                          results: tuple[VariantResult, ...]) -> list[str]:
+    """Build errors next to the series patch and the upstream change (old base -> tag) behind them."""
+    from ukl_patchbot.rebase import explain
+    from ukl_patchbot.series import lines
+
+    notes: list[str] = []
+    for v in results:
+        if v.build.status != kbuild.BuildStatus.FAILED or not v.build.first_errors:
+            continue
+        try:
+            series = lines.choose_source(cfg, "linux", tag).series
+            found = explain.explain(cfg.mirror_dir("linux"), series, old_base, tag,
+                                    v.build.first_errors)
+        except PatchbotError as exc:
+            log.warning("could not explain the %s build errors: %s", v.variant, exc)
+            continue
+        if found:
+            notes.append(f"{v.variant} build errors explained:\n"
+                         + "\n".join(explain.render_markdown(found, old_base, tag)))
+    return notes
+
+
 def plan(cfg: Config, req: CheckRequest) -> list[str]:
     """The commands a check would run, for ``--dry-run`` (nothing is run or written)."""
     from ukl_patchbot.check.boot import qemu_argv
 
     tag = req.tag or newest_tag(cfg, "linux")
+    cfg = cfg.for_tag("linux", tag)  # the tag's line picks the Linux series
     ws = check_workspace(cfg, req.jobs)
     benv = ws.benv()
     env = benv.env()

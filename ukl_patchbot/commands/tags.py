@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    from ukl_patchbot.core import config, versions
+    from ukl_patchbot.core import config
     from ukl_patchbot.upstream import mirror as upstream
 
     cfg = config.load(args.config)
@@ -30,21 +30,37 @@ def cmd_tags(args: argparse.Namespace) -> int:
                                 hint=f"run `patchbot upstream sync {name}`")
             print(tags[0])
             continue
-        base = upstream.series_base(comp)
-        base_v = versions.tag_version(base, comp.tag_prefix) if base else None
-        print(f"{name} ({comp.upstream}); series base: {base or 'none'}")
+        print(f"{name} ({', '.join(comp.upstreams)})")
         if not tags:
             print(f"  (no tags: run `patchbot upstream sync {name}`)")
-        if base and tags and base not in tags:
-            # The archive withdrew it before this mirror imported it: rebases still run,
-            # without the old-base detail (range-diff, upstream change per hunk).
-            print(f"  {base}  <- base, not in the mirror (the upstream no longer offers it)")
-        for tag in tags:
-            v = versions.tag_version(tag, comp.tag_prefix)
-            mark = ""
-            if tag == base:
-                mark = "  <- base"
-            elif base_v is not None and v is not None and v > base_v:
-                mark = "  (newer)"
-            print(f"  {tag}{mark}")
+        for line in comp.lines or [None]:
+            _print_line(cfg, name, line.name if line else None, tags)
     return 0
+
+
+def _print_line(cfg, name: str, line: str | None, tags: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """One line's tags, its series and base marked."""
+    from ukl_patchbot.core import versions
+    from ukl_patchbot.upstream import mirror as upstream
+
+    lcfg = cfg.for_line(name, line) if line else cfg
+    comp = lcfg.component(name)
+    base = upstream.series_base(comp)
+    held = [t for t in tags if line is None or comp.get_line(line).holds(t, comp.tag_prefix)]
+    rel = comp.series_dir.relative_to(cfg.root) if comp.series_dir.is_relative_to(cfg.root) \
+        else comp.series_dir
+    label = f"line {line}" if line else "all tags"
+    print(f" {label}: series {rel}, base {base or 'none (starts from an older line)'}")
+    base_v = versions.tag_version(base, comp.tag_prefix) if base else None
+    if base and held and base not in tags:
+        # The archive withdrew it before this mirror imported it: rebases still run,
+        # without the old-base detail (range-diff, upstream change per hunk).
+        print(f"  {base}  <- base, not in the mirror (the upstream no longer offers it)")
+    for tag in held:
+        v = versions.tag_version(tag, comp.tag_prefix)
+        mark = ""
+        if tag == base:
+            mark = "  <- base"
+        elif base_v is not None and v is not None and v > base_v:
+            mark = "  (newer)"
+        print(f"  {tag}{mark}")

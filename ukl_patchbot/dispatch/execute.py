@@ -87,6 +87,8 @@ def run_job(job: Job, cfg: Config, progress: Progress | None = None,
             raise
         except PatchbotError as exc:
             return error_outcome(job, exc)
+    if job.tag and job.component in cfg.components:
+        cfg = cfg.for_tag(job.component, job.tag)  # the tag's line picks the series
     try:
         if job.kind == JobKind.REBASE:
             return _rebase_job(job, cfg)
@@ -100,6 +102,7 @@ def run_job(job: Job, cfg: Config, progress: Progress | None = None,
 
 def _rebase_job(job: Job, cfg: Config) -> JobOutcome:
     tag = job.tag or pipeline.newest_tag(cfg, job.component)
+    cfg = cfg.for_tag(job.component, tag)  # the tag's line picks the series
     rep = rebase.rebase_series(cfg, job.component, tag, write=False)
     conclusion = Conclusion.SUCCESS if rep.ok else Conclusion.FAILURE
     return JobOutcome(job, conclusion, rebase_report.summary_line(rep),

@@ -94,16 +94,19 @@ def _default_reader() -> TreeReader:
     return GitHubClient(creds, pace=os.environ.get("PATCHBOT_GITHUB_PACE", "1") != "0")
 
 
-def series_dirs(cfg: Config) -> dict[str, str]:
-    """Component name → its series directory relative to the checkout (``patchsets/linux``)."""
-    out: dict[str, str] = {}
+def series_dirs(cfg: Config) -> dict[str, tuple[str, ...]]:
+    """Component name → its series directories relative to the checkout (one per line)."""
+    out: dict[str, tuple[str, ...]] = {}
     for name, comp in cfg.components.items():
-        if not comp.series_dir.is_relative_to(cfg.root):
-            raise InfraError(
-                f"{name}: series directory {comp.series_dir} is outside {cfg.root}",
-                hint="pull requests can only be checked with series in the checkout",
-            )
-        out[name] = comp.series_dir.relative_to(cfg.root).as_posix()
+        rel = []
+        for d in comp.series_dirs():
+            if not d.is_relative_to(cfg.root):
+                raise InfraError(
+                    f"{name}: series directory {d} is outside {cfg.root}",
+                    hint="pull requests can only be checked with series in the checkout",
+                )
+            rel.append(d.relative_to(cfg.root).as_posix())
+        out[name] = tuple(rel)
     return out
 
 
@@ -200,7 +203,7 @@ def pr_config(cfg: Config, repo: str, sha: str, *, reader: TreeReader | None = N
     if not _SHA.fullmatch(sha):
         raise UserError(f"unusual commit id {sha[:80]!r}")
     dirs = series_dirs(cfg)
-    allowed = (*dirs.values(), KCONFIG_DIR)
+    allowed = (*(d for ds in dirs.values() for d in ds), KCONFIG_DIR)
     for d in allowed:  # the bot's own config must fit the rules it applies to PRs
         for part in d.split("/"):
             if not _NAME.fullmatch(part):
@@ -223,8 +226,9 @@ def pr_config(cfg: Config, repo: str, sha: str, *, reader: TreeReader | None = N
         check_pr_path(path, allowed)
         if path.startswith(f"{KCONFIG_DIR}/"):
             check_kconfig(path, (dest / path).read_bytes())
-    comps = {n: replace(c, series_dir=dest / dirs[n]) for n, c in cfg.components.items()}
+    comps = {n: c.rerooted(cfg.root, dest) for n, c in cfg.components.items()}
     for n, c in comps.items():
-        if c.series_dir.is_dir():
-            series.load_series(c.series_dir, n)  # refuses diff paths that leave the tree
+        for sdir in c.series_dirs():
+            if sdir.is_dir():
+                series.load_series(sdir, n)  # refuses diff paths that leave the tree
     return replace(cfg, root=dest, components=comps)

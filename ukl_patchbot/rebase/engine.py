@@ -7,10 +7,14 @@ located in the tree it meets, which gives the per-hunk offsets and, for a
 hunk whose context is gone, what the new tag has there and which upstream
 change (old base -> new tag) touched those lines.
 
-On success the series in ``patchsets/<component>/`` is rewritten atomically:
+The series carried is the tag's line's (``patchsets/linux/6.12``); a line
+with no series yet starts from the newest older line's, or the one named
+with ``from_line``. On success the line's series is rewritten atomically:
 unchanged patches keep their bytes, refreshed ones keep their mail headers
 (author, date, subject) and message, patches now upstream are dropped, and
-``patchset.toml`` gets the new base. On conflict nothing is written.
+``patchset.toml`` gets the new base. On conflict nothing is written; a
+resumable run saves its state (`ukl_patchbot.rebase.state`) and leaves the
+worktree stopped at the conflict for `continue_rebase`.
 """
 
 from __future__ import annotations
@@ -18,18 +22,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
-import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ukl_patchbot.core import fsutil
 from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.rebase import fastpath as rebase_apply
+from ukl_patchbot.rebase import state as st
+from ukl_patchbot.rebase import writer
 from ukl_patchbot.rebase.report import (
     HunkResult,
     HunkStatus,
@@ -37,8 +39,9 @@ from ukl_patchbot.rebase.report import (
     PatchStatus,
     RebaseReport,
 )
-from ukl_patchbot.series import meta as series_meta
+from ukl_patchbot.series import lines
 from ukl_patchbot.series import patchset as series_mod
+from ukl_patchbot.series.lines import SeriesSource
 from ukl_patchbot.series.patchset import Hunk, Patch, Series
 from ukl_patchbot.upstream import gitops
 from ukl_patchbot.upstream import mirror as upstream
@@ -46,6 +49,10 @@ from ukl_patchbot.upstream import mirror as upstream
 log = logging.getLogger(__name__)
 
 AM = ["am", "--quiet", "--no-gpg-sign", "--committer-date-is-author-date"]
+
+# Kept importable under their old names (tests interrupt the write).
+_write_series = writer.write_series
+_clean_stale_staging = writer.clean_stale_staging
 
 
 def applied_ref(component: str, series: Series, tag: str) -> str:
@@ -186,56 +193,164 @@ def _apply_one(ctx: _Ctx, patch: Patch) -> tuple[PatchResult, str | None]:
                        detail[-4000:]), None
 
 
-_SIGNATURE = re.compile(rb"\n-- \n[^\n]*\n*\Z")
+
+# -- one run -----------------------------------------------------------------------------
 
 
-def _refresh(original: bytes, generated: bytes) -> bytes:
-    """``generated`` (format-patch of the rebased commit) wearing ``original``'s mail headers.
+@dataclass
+class _Run:
+    """What a rebase run knows before it applies anything."""
 
-    Keeps the original From line, headers (subject prefix, date, author) and
-    signature, so the review diff shows only what the rebase changed.
+    cfg: Config
+    component: str
+    tag: str
+    source: SeriesSource
+    ctx: _Ctx
+    writing: bool
+    notes: list[str] = field(default_factory=list)
+    t0: float = field(default_factory=time.monotonic)
+
+    @property
+    def series(self) -> Series:
+        return self.source.series
+
+
+def _open_run(cfg: Config, component: str, tag: str, *, from_line: str | None,
+              writing: bool, force: bool) -> _Run:
+    source = lines.choose_source(cfg, component, tag, from_line)
+    new_sha = upstream.resolve_tag(cfg, component, tag)
+    mirror = cfg.mirror_dir(component)
+    if writing and not force:
+        dirty = gitops.is_dirty(cfg.root, str(source.target))
+        if dirty:
+            raise UserError(
+                f"{source.target} has uncommitted changes:\n  " + "\n  ".join(dirty[:10]),
+                hint="commit or discard them, or pass --force to overwrite them",
+            )
+    if writing:
+        _refuse_if_pending(cfg, component, source.line)
+    _clean_stale_staging(source.target)
+    gitops.prune_worktrees(mirror, cfg.work_dir / "worktrees")  # left by killed runs
+    base = source.series.base
+    old_sha = gitops.rev_parse(mirror, f"refs/tags/{base}")
+    history = bool(old_sha) and old_sha != new_sha and gitops.git(
+        mirror, "merge-base", "--is-ancestor", str(old_sha), new_sha, check=False).ok
+    notes = list(source.notes)
+    if old_sha is None:
+        notes.append(f"old base {base} is not in the mirror: no upstream change detail")
+    return _Run(cfg, component, tag, source, _Ctx(mirror, None, old_sha, new_sha, history),
+                writing, notes)
+
+
+def _refuse_if_pending(cfg: Config, component: str, line: str) -> None:
+    path = st.state_path(cfg, component, line)
+    if path.exists():
+        p = st.load(path)
+        raise UserError(
+            f"a rebase of {component} onto {p.tag} is {p.state}"
+            + (f" at {p.current}" if p.current else ""),
+            hint="finish it with `patchbot rebase --continue`, or drop it with "
+                 "`patchbot rebase --abort`",
+        )
+
+
+@dataclass
+class _Carried:
+    """Results so far: per patch, the commits made, and the chain heads."""
+
+    results: list[PatchResult] = field(default_factory=list)
+    commits: dict[str, str] = field(default_factory=dict)
+    heads_before: list[str] = field(default_factory=list)
+    head: str = ""
+    old_head: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status != PatchStatus.CONFLICT for r in self.results)
+
+
+_OUTCOME_STATUS = {"exact": None, "merged": PatchStatus.CONTEXT_CHANGED,
+                   "already": PatchStatus.ALREADY_UPSTREAM, "conflict": PatchStatus.CONFLICT}
+
+
+def _fast_path(run: _Run) -> tuple[_Carried, tuple[Patch, ...]]:
+    """Carry what can be carried in memory; the patches left for git am.
+
+    Exact matches and 3-way merges against the old base (like ``git am -3``)
+    are applied on the new tag and, for the range-diff, on the old base; the
+    commits are written in one go.
     """
-    o_head, _, _ = original.partition(b"\n\n")
-    _, _, g_body = generated.partition(b"\n\n")
-    o_sig = _SIGNATURE.search(original)
-    if o_sig:
-        g_body = _SIGNATURE.sub(b"", g_body) + o_sig.group(0)
-    return o_head + b"\n\n" + g_body
+    series, ctx = run.series, run.ctx
+    paths = series.paths
+    old_files = rebase_apply.read_files(ctx.mirror, ctx.old_sha, paths) if ctx.old_sha else None
+    fast_old: list[rebase_apply.FastPatch] = []
+    if old_files is not None:
+        fast_old = rebase_apply.simulate(old_files, None, series.patches)
+        if len(fast_old) != len(series.patches) or any(f.outcome != "exact" for f in fast_old):
+            fast_old, old_files = [], None
+            run.notes.append(f"the series does not apply exactly to its recorded base "
+                             f"{series.base}: no range-diff")
+    fast = rebase_apply.simulate(rebase_apply.read_files(ctx.mirror, ctx.new_sha, paths),
+                                 old_files, series.patches)
+    committer = gitops.committer()
+    new_commits = [f for f in fast if f.outcome in ("exact", "merged")]
+    chains = [(ctx.new_sha, new_commits)] + ([(str(ctx.old_sha), fast_old)] if fast_old else [])
+    shas = rebase_apply.write_commits(ctx.mirror, chains, committer)
+    sha_of = {id(f): sha for f, sha in zip(new_commits, shas[0], strict=False)}
+    carried = _Carried(head=ctx.new_sha, old_head=shas[1][-1] if fast_old else None)
+    for fp in fast:
+        carried.heads_before.append(carried.head)
+        hunks = _analyse(ctx, fp.patch, (fp.pre or {}).get, fp.positions)
+        status = _OUTCOME_STATUS[fp.outcome] or _status(hunks)
+        if fp.outcome == "conflict":
+            hunks = [_as_conflict(h, fp.conflict_files) for h in hunks]
+        carried.results.append(PatchResult(fp.patch.name, fp.patch.subject, status,
+                                           tuple(hunks), fp.conflict_files))
+        if id(fp) in sha_of:
+            carried.head = carried.commits[fp.patch.name] = sha_of[id(fp)]
+    return carried, series.patches[len(fast):]
 
 
-def _format_patches(mirror: Path, commits: dict[str, str]) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    for name, sha in commits.items():
-        res = gitops.git(mirror, "format-patch", "-1", "--stdout", "--no-numbered", sha)
-        out[name] = res.stdout.encode("utf-8", "surrogateescape")
-    return out
+def apply_with_git(ctx: _Ctx, patches: tuple[Patch, ...], carried: _Carried) -> None:
+    """Apply ``patches`` one by one with git am in the worktree (``ctx.wt``)."""
+    assert ctx.wt is not None
+    for patch in patches:
+        carried.heads_before.append(_head(ctx.wt))
+        result, commit = _apply_one(ctx, patch)
+        carried.results.append(result)
+        if commit:
+            carried.commits[patch.name] = commit
+    carried.head = _head(ctx.wt)
 
 
-def _write_series(series: Series, tag: str, contents: dict[str, bytes],
-                  dropped: list[str]) -> None:
-    """Rewrite the series directory atomically (staged copy, then rename)."""
-    d = series.directory
-    staged = d.with_name(f".{d.name}.staging-{os.getpid()}")
-    shutil.rmtree(staged, ignore_errors=True)
-    try:
-        shutil.copytree(d, staged, symlinks=True)
-        for name, data in contents.items():
-            (staged / name).write_bytes(data)
-        for name in dropped:
-            (staged / name).unlink(missing_ok=True)
-        if dropped:
-            kept = [ln for ln in (staged / series_mod.SERIES_NAME).read_text().splitlines(True)
-                    if ln.split("#", 1)[0].strip() not in dropped]
-            (staged / series_mod.SERIES_NAME).write_text("".join(kept))
-        series_meta.set_base(staged, tag, shown=d)
-        fsutil.atomic_replace_dir(staged, d)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
+@dataclass(frozen=True)
+class _Written:
+    ref: str | None = None
+    range_diff: str = ""
+    changed: tuple[str, ...] = ()
 
 
-def _clean_stale_staging(d: Path) -> None:
-    for stale in d.parent.glob(f".{d.name}.staging-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+def finish(cfg: Config, component: str, tag: str, source: SeriesSource, ctx: _Ctx,
+            carried: _Carried, writing: bool) -> _Written:
+    """All patches are in: record the applied ref, the range-diff, and write the series."""
+    series = source.series
+    ref = applied_ref(component, series, tag)
+    gitops.update_ref(ctx.mirror, ref, carried.head)
+    range_diff = ""
+    if carried.old_head and ctx.old_sha:
+        gitops.update_ref(ctx.mirror, applied_ref(component, series, series.base),
+                          carried.old_head)
+        range_diff = gitops.out(ctx.mirror, "range-diff", "--no-color",
+                                f"{ctx.old_sha}..{carried.old_head}",
+                                f"{ctx.new_sha}..{carried.head}")
+    refresh = {r.name for r in carried.results
+               if r.status in (PatchStatus.OFFSET, PatchStatus.CONTEXT_CHANGED)}
+    contents = writer.new_contents(ctx.mirror, series, carried.commits, refresh)
+    dropped = [r.name for r in carried.results if r.status == PatchStatus.ALREADY_UPSTREAM]
+    changed = sorted(contents) + [f"{n} (dropped: already upstream)" for n in dropped]
+    if writing:
+        _write_series(series, tag, contents, dropped, source.target)
+    return _Written(ref, range_diff, tuple(changed))
 
 
 def rebase_series(
@@ -247,129 +362,56 @@ def rebase_series(
     keep_worktree: bool = False,
     write: bool = True,
     force: bool = False,
+    from_line: str | None = None,
+    resumable: bool = False,
 ) -> RebaseReport:
-    """Apply ``component``'s series onto ``tag`` and report per patch and hunk.
+    """Apply ``component``'s series for ``tag``'s line onto ``tag``; report per patch and hunk.
 
-    ``write`` rewrites ``patchsets/`` on success (unless ``dry_run``);
-    ``force`` allows that over local edits there. ``keep_worktree`` leaves the
-    worktree (on conflict: stopped at the first conflicting patch, ready for
-    ``git am --continue``). Conflicts are a result (``report.ok`` False).
+    ``write`` rewrites the line's series on success (unless ``dry_run``);
+    ``force`` allows that over local edits there. ``from_line`` starts from
+    that line's series. ``keep_worktree`` leaves the worktree (on conflict:
+    stopped at the first conflicting patch, ready for ``git am --continue``);
+    ``resumable`` (with ``write``) does the same and saves the state for
+    `continue_rebase`. Conflicts are a result (``report.ok`` False).
     """
-    t0 = time.monotonic()
-    comp = cfg.component(component)
-    series = series_mod.load_series(comp.series_dir, component)
-    new_sha = upstream.resolve_tag(cfg, component, tag)
-    mirror = cfg.mirror_dir(component)
     writing = write and not dry_run
-    if writing and not force:
-        dirty = gitops.is_dirty(cfg.root, str(comp.series_dir))
-        if dirty:
-            raise UserError(
-                f"{comp.series_dir} has uncommitted changes:\n  " + "\n  ".join(dirty[:10]),
-                hint="commit or discard them, or pass --force to overwrite them",
-            )
-    _clean_stale_staging(comp.series_dir)
-    gitops.prune_worktrees(mirror, cfg.work_dir / "worktrees")  # left by killed runs
-    old_sha = gitops.rev_parse(mirror, f"refs/tags/{series.base}")
-    history = bool(old_sha) and old_sha != new_sha and gitops.git(
-        mirror, "merge-base", "--is-ancestor", str(old_sha), new_sha, check=False).ok
-    notes: list[str] = []
-    if old_sha is None:
-        notes.append(f"old base {series.base} is not in the mirror: no upstream change detail")
-    ctx = _Ctx(mirror, None, old_sha, new_sha, history)
-
-    # Fast path: patches are carried in memory (exact matches, and 3-way merges
-    # against the old base like `git am -3`), on the new tag and, for the
-    # range-diff, on the old base; the commits are written in one go.
-    paths = series.paths
-    old_files = rebase_apply.read_files(mirror, old_sha, paths) if old_sha else None
-    fast_old: list[rebase_apply.FastPatch] = []
-    if old_files is not None:
-        fast_old = rebase_apply.simulate(old_files, None, series.patches)
-        if len(fast_old) != len(series.patches) or any(f.outcome != "exact" for f in fast_old):
-            fast_old, old_files = [], None
-            notes.append(f"the series does not apply exactly to its recorded base {series.base}:"
-                         " no range-diff")
-    fast = rebase_apply.simulate(rebase_apply.read_files(mirror, new_sha, paths), old_files,
-                                 series.patches)
-    committer = gitops.committer()
-    new_commits = [f for f in fast if f.outcome in ("exact", "merged")]
-    chains = [(new_sha, new_commits)] + ([(str(old_sha), fast_old)] if fast_old else [])
-    shas = rebase_apply.write_commits(mirror, chains, committer)
-    sha_of = {id(f): sha for f, sha in zip(new_commits, shas[0], strict=False)}
-    old_head = shas[1][-1] if fast_old else None
-
-    results: list[PatchResult] = []
-    commits: dict[str, str] = {}
-    heads_before: list[str] = []
-    head = new_sha
-    outcome_status = {"exact": None, "merged": PatchStatus.CONTEXT_CHANGED,
-                      "already": PatchStatus.ALREADY_UPSTREAM, "conflict": PatchStatus.CONFLICT}
-    for fp in fast:
-        heads_before.append(head)
-        pre = fp.pre or {}
-        hunks = _analyse(ctx, fp.patch, pre.get, fp.positions)
-        status = outcome_status[fp.outcome] or _status(hunks)
-        if fp.outcome == "conflict":
-            hunks = [_as_conflict(h, fp.conflict_files) for h in hunks]
-        results.append(PatchResult(fp.patch.name, fp.patch.subject, status, tuple(hunks),
-                                   fp.conflict_files))
-        if id(fp) in sha_of:
-            head = commits[fp.patch.name] = sha_of[id(fp)]
-    rest = series.patches[len(fast):]
+    resumable = resumable and writing
+    run = _open_run(cfg, component, tag, from_line=from_line, writing=writing, force=force)
+    carried, rest = _fast_path(run)
     keep = {"flag": False}
     wt: Path | None = None
+    written = _Written()
     continue_cmds: tuple[str, ...] = ()
     with contextlib.ExitStack() as stack:
-        if rest or keep_worktree:
+        if rest or keep_worktree or (resumable and not carried.ok):
             wt = stack.enter_context(gitops.temp_worktree(
-                mirror, head, sparse_paths=paths, work_root=cfg.work_dir / "worktrees",
-                name=f"rebase-{component}", keep=lambda: keep["flag"]))
-            ctx.wt = wt
-            for patch in rest:
-                heads_before.append(_head(wt))
-                result, commit = _apply_one(ctx, patch)
-                results.append(result)
-                if commit:
-                    commits[patch.name] = commit
-            head = _head(wt)
-        ok = all(r.status != PatchStatus.CONFLICT for r in results)
-        ref = None
-        range_diff = ""
-        changed: list[str] = []
-        if ok:
-            ref = applied_ref(component, series, tag)
-            gitops.update_ref(mirror, ref, head)
-            if old_head:
-                gitops.update_ref(mirror, applied_ref(component, series, series.base), old_head)
-                range_diff = gitops.out(mirror, "range-diff", "--no-color",
-                                        f"{old_sha}..{old_head}", f"{new_sha}..{head}")
-            refresh = {r.name for r in results
-                       if r.status in (PatchStatus.OFFSET, PatchStatus.CONTEXT_CHANGED)}
-            generated = _format_patches(mirror, {n: c for n, c in commits.items() if n in refresh})
-            contents = {n: _refresh(p.raw, generated[n]) for p in series.patches
-                        if (n := p.name) in generated}
-            contents = {n: data for n, data in contents.items() if data != (
-                series.directory / n).read_bytes()}
-            dropped = [r.name for r in results if r.status == PatchStatus.ALREADY_UPSTREAM]
-            changed = sorted(contents) + [f"{n} (dropped: already upstream)" for n in dropped]
-            if writing:
-                _write_series(series, tag, contents, dropped)
-        if keep_worktree and wt is not None:
+                run.ctx.mirror, carried.head, sparse_paths=run.series.paths,
+                work_root=cfg.work_dir / "worktrees", name=f"rebase-{component}",
+                keep=lambda: keep["flag"]))
+            run.ctx.wt = wt
+            apply_with_git(run.ctx, rest, carried)
+        if carried.ok:
+            written = finish(cfg, component, tag, run.source, run.ctx, carried, writing)
+        if resumable and not carried.ok:
             keep["flag"] = True
-            continue_cmds = _prepare_for_maintainer(ctx, series, results, heads_before, tag)
+            continue_cmds = stop_at_conflict(run, carried)
+        elif keep_worktree and wt is not None:
+            keep["flag"] = True
+            continue_cmds = _prepare_for_maintainer(run.ctx, run.series, carried.results,
+                                                    carried.heads_before, tag)
     return RebaseReport(
-        component=component, old_base=series.base, new_base=tag, patches=tuple(results),
-        applied_ref=ref, range_diff=range_diff, written=ok and writing, dry_run=dry_run,
-        changed_files=tuple(changed), worktree=str(wt) if keep_worktree and wt else None,
-        continue_commands=continue_cmds, notes=tuple(notes),
-        duration=round(time.monotonic() - t0, 3),
+        component=component, old_base=run.series.base, new_base=tag,
+        patches=tuple(carried.results), applied_ref=written.ref,
+        range_diff=written.range_diff, written=carried.ok and writing, dry_run=dry_run,
+        changed_files=written.changed, worktree=str(wt) if keep["flag"] and wt else None,
+        continue_commands=continue_cmds, notes=tuple(run.notes),
+        duration=round(time.monotonic() - run.t0, 3),
     )
 
 
 def _prepare_for_maintainer(ctx: _Ctx, series: Series, results: list[PatchResult],
                             heads_before: list[str], tag: str) -> tuple[str, ...]:
-    """Leave the kept worktree stopped at the first conflict; the commands to go on."""
+    """Leave the kept worktree stopped at the first conflict; the commands to go on by hand."""
     assert ctx.wt is not None
     wt = str(ctx.wt)
     first = next((i for i, r in enumerate(results) if r.status == PatchStatus.CONFLICT), None)
@@ -388,3 +430,37 @@ def _prepare_for_maintainer(ctx: _Ctx, series: Series, results: list[PatchResult
         "git sparse-checkout disable   # optional: materialize the whole tree",
         f"{export}   # then fix the series file names and base = \"{tag}\"",
     )
+
+
+# -- resumable: stop, continue, abort, status --------------------------------------------
+
+
+def _maintainer_commands(wt: Path) -> tuple[str, ...]:
+    return (
+        f"cd {wt}",
+        "git status                    # the conflicting files",
+        "$EDITOR <files>               # no git add needed: --continue stages your edits",
+        "patchbot rebase --continue    # commits the fix and carries the next patches",
+        "patchbot rebase --status      # where it stands;  --abort drops it all",
+    )
+
+
+def stop_at_conflict(run: _Run, carried: _Carried) -> tuple[str, ...]:
+    """Reset the worktree to just before the first conflict, start ``git am -3`` of that patch
+    (leaving the conflict markers), and save the state; the maintainer's commands."""
+    ctx = run.ctx
+    assert ctx.wt is not None
+    first = next(i for i, r in enumerate(carried.results) if r.status == PatchStatus.CONFLICT)
+    gitops.git(ctx.wt, "reset", "-q", "--hard", carried.heads_before[first])
+    patch = run.series.patches[first]
+    gitops.git(ctx.wt, *AM, "--3way", str(patch.path.resolve()), check=False)
+    done = tuple(st.DonePatch(r.name, r.subject, r.status, carried.commits.get(r.name, ""))
+                 for r in carried.results[:first])
+    pending = st.PendingRebase(
+        state=st.RebaseState.APPLYING, component=run.component, line=run.source.line,
+        tag=run.tag, new_sha=ctx.new_sha, old_base=run.series.base, old_sha=ctx.old_sha,
+        old_head=carried.old_head, source_dir=str(run.series.directory),
+        target_dir=str(run.source.target), series_digest=run.series.digest,
+        worktree=str(ctx.wt), done=done, current=patch.name, notes=tuple(run.notes))
+    st.save(run.cfg, pending.to(st.RebaseState.STOPPED))
+    return _maintainer_commands(ctx.wt)

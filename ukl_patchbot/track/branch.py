@@ -35,7 +35,7 @@ def refresh_commit(cfg: Config, component: str, tag: str) -> tuple[str | None, s
     with gitops.temp_worktree(top, "HEAD", work_root=cfg.work_dir / "track",
                               name=f"track-{component}") as wt:
         wt_cfg = dataclasses.replace(config_mod.load(wt / rel / CONFIG_NAME),
-                                     cache_dir=cfg.cache_dir)
+                                     cache_dir=cfg.cache_dir).for_tag(component, tag)
         rep = rebase.rebase_series(wt_cfg, component, tag, write=True, force=True)
         md = rebase_report.render_markdown(rep)
         if not rep.ok:

@@ -349,7 +349,8 @@ def track_line(ln: _Line, check: CheckFn) -> LineResult:
 def _fetch_line_tags(cfg: Config, comp: Component, base: str | None) -> None:
     """For ``--each``: a git upstream's sync fetches only the newest tag of each line."""
     remote = upstream.remote_tags(cfg, comp.name)
-    wanted = sorted({t for line in comp.tracked for t in new_tags(comp, line, remote, base)})
+    lines = (comp.line,) if comp.line else comp.tracked
+    wanted = sorted({t for line in lines for t in new_tags(comp, line, remote, base)})
     if wanted:
         upstream.sync(cfg, comp.name, versions=wanted, log_dir=cfg.cache_dir / "logs")
 
@@ -388,11 +389,15 @@ def track(cfg: Config, opts: TrackOptions, gh: TrackReporter | None, *,
         results = []
         for comp in comps:
             sync(cfg, comp.name)
-            base = upstream.series_base(comp)
+            # Each line has its own series (and base): one PR or issue per line.
+            line_cfgs = [cfg.for_line(comp.name, line) for line in comp.tracked]
             if opts.each and not comp.is_debian:
-                _fetch_line_tags(cfg, comp, base)
+                for lcfg in line_cfgs:
+                    lcomp = lcfg.component(comp.name)
+                    _fetch_line_tags(lcfg, lcomp, upstream.series_base(lcomp))
             tags = upstream.list_tags(cfg, comp.name)
-            for line in comp.tracked:
-                ln = _Line(cfg, comp, line, base, list(tags), gh, opts)
+            for line, lcfg in zip(comp.tracked, line_cfgs, strict=True):
+                lcomp = lcfg.component(comp.name)
+                ln = _Line(lcfg, lcomp, line, upstream.series_base(lcomp), list(tags), gh, opts)
                 results.append(track_line(ln, check))
         return results

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ukl_patchbot.core import versions
@@ -83,18 +83,16 @@ def _sync_debian(
     cfg: Config, comp: Component, mirror: Path, requested: list[str] | None, log_dir: Path | None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[str], list[str]]:
-    offered = [
-        dv for dv in debian.available(comp.debian_package, comp.tag_prefix)
-        if _wanted(requested, dv.tag, comp.tag_prefix)
-    ]
+    # Several packages may feed one mirror (linux-source-6.1 and -6.12): every tag in one place.
+    every = [dv for pkg in comp.debian_packages for dv in debian.available(pkg, comp.tag_prefix)]
+    offered = [dv for dv in every if _wanted(requested, dv.tag, comp.tag_prefix)]
     if requested is not None:
         missing = [r for r in requested
                    if not any(_wanted([r], dv.tag, comp.tag_prefix) for dv in offered)]
         if missing:
             raise UserError(
-                f"{comp.debian_package}: apt offers no version {', '.join(missing)}",
-                hint="offered: " + ", ".join(
-                    d.tag for d in debian.available(comp.debian_package, comp.tag_prefix)),
+                f"{', '.join(comp.debian_packages)}: apt offers no version {', '.join(missing)}",
+                hint=f"offered: {', '.join(d.tag for d in every)}",
             )
     added: list[str] = []
     present: list[str] = []
@@ -137,9 +135,10 @@ def needed_remote_tags(comp: Component, remote: list[str], requested: list[str] 
     if requested is not None:
         return [t for t in remote if _wanted(requested, t, comp.tag_prefix)]
     want = set()
-    base = series_base(comp)
-    if base in remote:
-        want.add(base)
+    for d in comp.series_dirs():  # every line's base
+        base = series_base(replace(comp, series_dir=d))
+        if base in remote:
+            want.add(base)
     for line in comp.tracked:
         in_line = [t for t in versions.sort_tags(remote, comp.tag_prefix)
                    if (v := versions.tag_version(t, comp.tag_prefix)) and v.in_line(line)
