@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
-.venv/bin/patchbot upstream sync
+.venv/bin/patchbot upstream sync --needed
 tag="$(.venv/bin/patchbot tags linux --newest)"
 mkdir -p out
 .venv/bin/patchbot rebase "$tag" --component linux --dry-run --json "out/rebase-linux-$tag.json"

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
-.venv/bin/patchbot upstream sync
+.venv/bin/patchbot upstream sync --needed
 base="$(sed -n 's/^base = "\(.*\)"/\1/p' patchsets/linux/6.1/patchset.toml)"
 newest="$(.venv/bin/patchbot tags linux --newest)"
 status=0

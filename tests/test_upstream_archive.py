@@ -132,3 +132,13 @@ def test_cli_tags_mark_a_base_the_archive_withdrew(archive: FakeArchive, tmp_pat
     assert res.returncode == 0, res.stdout + res.stderr
     assert "v6.1.10 is not in the mirror" in res.stdout
     assert 'base = "v6.1.12"' in (tmp_path / "patchsets/linux/patchset.toml").read_text()
+
+
+def test_needed_only_imports_the_base_and_the_newest_of_the_line(archive: FakeArchive,
+                                                                  tmp_path: Path) -> None:
+    archive.add_linux(PKG, "6.1.14-1", _tree(14))
+    cfg = _config(tmp_path)  # base v6.1.10, tracked line 6.1
+    res = upstream.sync(cfg, "linux", needed_only=True)
+    assert sorted(res.added) == ["v6.1.10", "v6.1.14"]  # not v6.1.12
+    assert upstream.list_tags(cfg, "linux") == ["v6.1.14", "v6.1.10"]
+    assert upstream.sync(cfg, "linux").added == ("v6.1.12",)  # a full sync takes the rest

@@ -25,7 +25,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     for name in names:
         print(f"{name}: syncing {cfg.component(name).upstream} ...", flush=True)
         res = upstream.sync(cfg, name, versions=args.versions, log_dir=log_dir,
-                            progress=lambda line: print(line, flush=True))
+                            progress=lambda line: print(line, flush=True),
+                            needed_only=args.needed)
         added = ", ".join(res.added) or "nothing new"
         print(f"{name}: added {added}; {len(res.present)} already present; mirror {res.mirror}")
     return 0

@@ -61,19 +61,24 @@ def sync(
     versions: list[str] | None = None,
     log_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    needed_only: bool = False,
 ) -> SyncResult:
     """Bring the mirror of ``component`` up to date; safe to run concurrently (file lock).
 
     ``versions`` limits the work to those versions or tags (``6.1.192`` or
     ``v6.1.192``); None means all a Debian upstream offers, or the needed tags
-    of a git upstream. ``progress`` hears one line per version imported.
+    of a git upstream. ``needed_only`` limits a Debian upstream to the needed
+    tags too (every line's series base and the newest tag of each tracked
+    line): a Linux version costs ~150 MB and a minute or two to import.
+    ``progress`` hears one line per version imported.
     """
     comp = cfg.component(component)
     mirror = cfg.mirror_dir(component)
     with gitops.locked(_lock_path(cfg, component)):
         gitops.ensure_mirror(mirror)
         if comp.is_debian:
-            added, present = _sync_debian(cfg, comp, mirror, versions, log_dir, progress)
+            added, present = _sync_debian(cfg, comp, mirror, versions, log_dir, progress,
+                                          needed_only)
         else:
             added, present = _sync_git(comp, mirror, versions, log_dir)
     return SyncResult(component, tuple(added), tuple(present), str(mirror))
@@ -82,9 +87,12 @@ def sync(
 def _sync_debian(
     cfg: Config, comp: Component, mirror: Path, requested: list[str] | None, log_dir: Path | None,
     progress: Callable[[str], None] | None = None,
+    needed_only: bool = False,
 ) -> tuple[list[str], list[str]]:
     # Several packages may feed one mirror (linux-source-6.1 and -6.12): every tag in one place.
     every = [dv for pkg in comp.debian_packages for dv in debian.available(pkg, comp.tag_prefix)]
+    if needed_only and requested is None:
+        requested = needed_remote_tags(comp, [dv.tag for dv in every], None)
     offered = [dv for dv in every if _wanted(requested, dv.tag, comp.tag_prefix)]
     if requested is not None:
         missing = [r for r in requested
