@@ -12,23 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.gitrepo import git
+from tests.helpers.smallrepo import BASE, commit_files, edit, numbered
 from ukl_patchbot.core.config import Component, Config
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.rebase import engine as rebase
 from ukl_patchbot.rebase.report import HunkStatus, PatchStatus, render_json, render_markdown
 from ukl_patchbot.upstream import gitops
-
-
-def numbered(name: str, n: int = 40) -> str:
-    return "".join(f"{name} line {i}\n" for i in range(1, n + 1))
-
-
-def edit(text: str, old: str, new: str) -> str:
-    assert old in text, old
-    return text.replace(old, new, 1)
-
-
-BASE = {"a.c": numbered("a"), "b.c": numbered("b"), "c.c": numbered("c"), "d.c": numbered("d")}
 
 
 @dataclass
@@ -40,16 +29,6 @@ class World:
 
     def rebase(self, tag: str, **kw: object) -> rebase.RebaseReport:
         return rebase.rebase_series(self.cfg, "linux", tag, **kw)  # type: ignore[arg-type]
-
-
-def commit_files(repo: Path, files: dict[str, str], msg: str, tag: str | None = None) -> None:
-    for rel, text in files.items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", msg)
-    if tag:
-        git(repo, "tag", "-a", tag, "-m", tag)
 
 
 def build_world(tmp_path: Path, patches: list[tuple[str, dict[str, str]]],

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.gitrepo import git
+from tests.helpers.smallrepo import BASE, commit_files, edit, numbered
 from ukl_patchbot import cli
 from ukl_patchbot.core import config
 from ukl_patchbot.core.config import Config
@@ -18,18 +19,6 @@ from ukl_patchbot.rebase import engine, resume
 from ukl_patchbot.rebase import state as st
 from ukl_patchbot.rebase.report import PatchStatus
 from ukl_patchbot.upstream import gitops
-
-
-def numbered(name: str, n: int = 40) -> str:
-    return "".join(f"{name} line {i}\n" for i in range(1, n + 1))
-
-
-def edit(text: str, old: str, new: str) -> str:
-    assert old in text, old
-    return text.replace(old, new, 1)
-
-
-BASE = {"a.c": numbered("a"), "b.c": numbered("b"), "c.c": numbered("c"), "d.c": numbered("d")}
 
 # The line-1 series, made on v1.0. On v2.0 patches 2 and 4 conflict (upstream rewrote
 # the lines they change), patch 1 moves (offset) and patch 3 applies as is.
@@ -55,28 +44,19 @@ class World:
         return self.checkout / "patchsets" / "linux" / line
 
 
-def _commit(repo: Path, files: dict[str, str], msg: str, tag: str | None = None) -> None:
-    for rel, text in files.items():
-        (repo / rel).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", msg)
-    if tag:
-        git(repo, "tag", "-a", tag, "-m", tag)
-
-
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     up = tmp_path / "upstream"
     up.mkdir()
     git(up, "init", "-q")
-    _commit(up, BASE, "base", "v1.0")
+    commit_files(up, BASE, "base", "v1.0")
     dev = tmp_path / "dev"
     git(tmp_path, "clone", "-q", str(up), str(dev))
     for subject, change in SERIES:
-        _commit(dev, change, f"{subject}\n\nWhy.\n\nSigned-off-by: Dev <d@example.org>")
-    _commit(up, {"d.c": edit(numbered("d"), "d line 1\n", "d one\n")}, "1.1", "v1.1")
+        commit_files(dev, change, f"{subject}\n\nWhy.\n\nSigned-off-by: Dev <d@example.org>")
+    commit_files(up, {"d.c": edit(numbered("d"), "d line 1\n", "d one\n")}, "1.1", "v1.1")
     git(up, "checkout", "-q", "v1.0")
-    _commit(up, V2, "the 2 line", "v2.0")
+    commit_files(up, V2, "the 2 line", "v2.0")
     co = tmp_path / "checkout"
     sdir = co / "patchsets" / "linux" / "1"
     sdir.mkdir(parents=True)
