@@ -15,7 +15,8 @@ from tests.helpers.redis_server import redis_url
 from ukl_patchbot.bot.jobqueue import JobQueue, Submitted, queue_url_from_env
 from ukl_patchbot.bot.ledger import JobState, Ledger, RedisKV, SqliteKV
 from ukl_patchbot.bot.routing import Command, Trigger
-from ukl_patchbot.bot.worker import BotWorker, WorkerSettings, load_executor
+from ukl_patchbot.bot.runtime import WorkerSettings, load_executor
+from ukl_patchbot.bot.worker import BotWorker
 from ukl_patchbot.core import config
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
@@ -323,7 +324,7 @@ def test_default_executor_is_the_pipeline() -> None:
     """The worker's default is `ukl_patchbot.dispatch.execute.execute_job(job, cfg) -> JobOutcome`."""
     import inspect
 
-    from ukl_patchbot.bot.worker import default_executor
+    from ukl_patchbot.bot.runtime import default_executor
 
     assert load_executor(None) is default_executor
     sig = inspect.signature(execute.execute_job)

@@ -292,7 +292,8 @@ def pr_payload(pr: int, sha: str) -> dict[str, object]:
 
 def process_all(tmp: Path, fake: FakeGitHub, queue_url: str) -> list[Job]:
     """Run what is queued in this process with a recording executor; the jobs it ran."""
-    from ukl_patchbot.bot.worker import BotWorker, WorkerSettings
+    from ukl_patchbot.bot.runtime import WorkerSettings
+    from ukl_patchbot.bot.worker import BotWorker
     from ukl_patchbot.core import config
     from ukl_patchbot.core.jobs import Conclusion, JobOutcome
     from ukl_patchbot.github.client import Credentials, GitHubClient
@@ -324,7 +325,7 @@ def test_serve_killed_at_each_intake_step_loses_nothing(
 
     sha = "5e" * 20
     repo = fake_github.repo(REPO)
-    repo.pulls[9] = PullRequest(9, sha, ["patchsets/linux/0001-a.patch"])
+    repo.pulls[9] = PullRequest(9, sha, ["patchsets/linux/6.1/0001-a.patch"])
     repo.permissions["alice"] = "write"
     url = f"sqlite:///{tmp_path / 'queue.sqlite3'}"
     payload = pr_payload(9, sha)
@@ -360,7 +361,7 @@ def test_redelivery_after_a_crash_is_queued_not_answered_duplicate(
     """GitHub's redelivery reaching the intake before any restart drained the outbox."""
     sha = "6f" * 20
     repo = fake_github.repo(REPO)
-    repo.pulls[10] = PullRequest(10, sha, ["patchsets/linux/0001-a.patch"])
+    repo.pulls[10] = PullRequest(10, sha, ["patchsets/linux/6.1/0001-a.patch"])
     repo.permissions["alice"] = "write"
     url = f"sqlite:///{tmp_path / 'queue.sqlite3'}"
     from tests.helpers.webhook_client import deliver

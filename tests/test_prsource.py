@@ -364,7 +364,8 @@ def test_worker_reports_a_pr_whose_patch_escapes_the_tree(
     from tests.helpers.fakes_github import APP_ID, PullRequest
     from ukl_patchbot.bot.jobqueue import JobQueue
     from ukl_patchbot.bot.routing import Command, Trigger
-    from ukl_patchbot.bot.worker import BotWorker, WorkerSettings
+    from ukl_patchbot.bot.runtime import WorkerSettings
+    from ukl_patchbot.bot.worker import BotWorker
 
     app = GitHubClient(Credentials(api_url=fake_github.url, app_id=APP_ID,
                                    private_key=fake_github.private_key_pem), pace=False)

@@ -23,7 +23,7 @@ SHA2 = "b2" * 20
 @pytest.fixture
 def bot(tmp_path: Path, fake_github: FakeGitHub) -> Bot:
     r = fake_github.repo(REPO)
-    r.pulls[7] = PullRequest(7, SHA, ["patchsets/linux/0001-ukl-kconfig.patch"])
+    r.pulls[7] = PullRequest(7, SHA, ["patchsets/linux/6.1/0001-ukl-kconfig.patch"])
     r.permissions.update({"alice": "maintain", "rita": "read"})  # eve: not a collaborator
     b = Bot(tmp_path, fake_github)
     b.worker.policy = BotPolicy(frozenset({REPO}))

@@ -1,6 +1,6 @@
 """An in-memory fake of the reporting interface the worker and the weekly job use.
 
-`FakeReporter` implements `ukl_patchbot.bot.worker.Reporter` and
+`FakeReporter` implements `ukl_patchbot.bot.runtime.Reporter` and
 `ukl_patchbot.track.tracker.TrackReporter` with plain dicts, so the bot's logic
 is tested without HTTP (bedevere's ``FakeGH`` pattern). It keeps GitHub's rules
 that matter to that logic: permissions come from a table (never from an

@@ -235,7 +235,7 @@ class FakeGitHub:
 
     def actions_token(self) -> str:
         """A token like a workflow's ``GITHUB_TOKEN`` (an installation token of Actions)."""
-        token = f"ghs_actions{next(self.ids)}"
+        token = f"ghs_actions{next(self.ids):029d}"  # 40 characters, as GitHub issues them
         with self.lock:
             self.tokens[token] = time.time() + self.token_ttl
             self.actions_tokens.add(token)
@@ -417,7 +417,7 @@ class FakeGitHub:
     def _new_token(self, _b: Any, inst: str) -> tuple[int, Any]:
         if int(inst) != INSTALLATION_ID:
             return 404, {"message": "Not Found"}
-        token = f"ghs_fake{next(self.ids)}"
+        token = f"ghs_fake{next(self.ids):032d}"  # 40 characters, as GitHub issues them
         expires = _now() + timedelta(seconds=self.token_ttl)
         self.tokens[token] = expires.timestamp()
         return 201, {"token": token, "expires_at": _iso(expires), "permissions": {}}

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from huey import Huey, RedisHuey
 from huey.storage import SqliteStorage
@@ -284,7 +283,3 @@ class JobQueue:
         """Tasks waiting in the queue or the schedule."""
         return int(self.huey.pending_count()) + int(self.huey.scheduled_count())
 
-
-def task_payload(queue: JobQueue, delivery_id: str) -> dict[str, Any] | None:
-    """The trigger parked for ``delivery_id`` (None when it was never parked)."""
-    return queue.ledger.trigger_data(delivery_id)

@@ -9,20 +9,24 @@ deployments pass their own.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
-import threading
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Protocol, Self
+from dataclasses import replace
 
 from ukl_patchbot.bot.jobqueue import JobQueue
 from ukl_patchbot.bot.ledger import JobRecord, JobState
 from ukl_patchbot.bot.routing import Command, Trigger
+from ukl_patchbot.bot.runtime import (
+    Executor,
+    Heartbeat,
+    Reporter,
+    WorkerSettings,
+    default_executor,
+)
 from ukl_patchbot.bot.trust import BotPolicy, PermissionCache
+from ukl_patchbot.core import versions
 from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import InfraError, PatchbotError, UserError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
@@ -32,101 +36,6 @@ from ukl_patchbot.github.publish import Published, denied_reply, error_outcome, 
 log = logging.getLogger(__name__)
 
 DENIAL_REPLY_EVERY = 3600.0  # at most one "you may not" reply per user and PR in this time
-
-Executor = Callable[[Job, Config], JobOutcome]
-
-
-def default_executor(job: Job, cfg: Config) -> JobOutcome:
-    """The real pipeline, imported late so the webhook and tests need not load it."""
-    from ukl_patchbot.dispatch.execute import execute_job  # type: ignore[import-not-found]
-
-    return execute_job(job, cfg)  # type: ignore[no-any-return]
-
-
-def load_executor(spec: str | None) -> Executor:
-    """``module:function`` → that function; None → `default_executor`."""
-    if not spec:
-        return default_executor
-    mod, _, func = spec.partition(":")
-    if not mod or not func:
-        raise UserError(f"--executor {spec!r}: expected MODULE:FUNCTION")
-    try:
-        fn = getattr(importlib.import_module(mod), func)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"--executor {spec!r}: {exc}") from None
-    return fn  # type: ignore[no-any-return]
-
-
-class Reporter(Protocol):
-    """The GitHub side as the worker uses it (`ukl_patchbot.github.client.GitHubClient`)."""
-
-    def bot_login(self, repo: str) -> str: ...
-    def may_command(self, repo: str, user: str) -> bool: ...
-    def pr_head(self, repo: str, pr: int) -> str: ...
-    def pr_files(self, repo: str, pr: int) -> list[str]: ...
-    def reply(self, repo: str, pr: int, body: str) -> None: ...
-    def start_check(
-        self,
-        job: Job,
-        check_run_id: int | None,
-        *,
-        queued: bool = False,
-        details_url: str | None = None,
-    ) -> int | None: ...
-    def publish(
-        self, outcome: JobOutcome, check_run_id: int | None, logs_hint: str | None = None
-    ) -> Published: ...
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    lease: float = 120.0  # a dead worker's job is taken back this long after its last heartbeat
-    max_attempts: int = 3  # a job that kills its worker this often is marked failed
-    lock_retry_delay: float = 30.0  # wait when another job holds the series lock
-    retry_delay: float = 60.0  # wait after an infrastructure error or GitHub outage
-    max_report_tries: int = 5  # publishing a rate-limited report again at most this often
-    logs_url: str | None = None  # where out dirs are served: "<logs_url>/<job key>/"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
-        env = os.environ if env is None else env
-        try:
-            return cls(
-                lease=float(env.get("PATCHBOT_JOB_LEASE") or cls.lease),
-                max_attempts=int(env.get("PATCHBOT_MAX_ATTEMPTS") or cls.max_attempts),
-                lock_retry_delay=float(
-                    env.get("PATCHBOT_LOCK_RETRY_DELAY") or cls.lock_retry_delay
-                ),
-                retry_delay=float(env.get("PATCHBOT_RETRY_DELAY") or cls.retry_delay),
-                logs_url=(env.get("PATCHBOT_LOGS_URL") or "").rstrip("/") or None,
-            )
-        except ValueError as exc:
-            raise UserError(f"bad worker setting in the environment: {exc}") from None
-
-
-class _Heartbeat:
-    """Renews the job lease and the series lock while a job runs."""
-
-    def __init__(self, beat: Callable[[], None], every: float) -> None:
-        self._beat, self._every = beat, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="patchbot-heartbeat", daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                self._beat()
-            except Exception:  # a missed beat is survivable; the lease is three beats long
-                log.exception("heartbeat failed")
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
 
 class BotWorker:
     """Executes queue tasks. One instance per worker process; thread-safe."""
@@ -365,12 +274,11 @@ class BotWorker:
         return sorted(found)
 
     def component_for_tag(self, tag: str) -> str:
-        """The component whose tag prefix matches ``tag`` best (``glibc-2.36`` → glibc)."""
-        best = max(
-            self.cfg.components.values(),
-            key=lambda c: len(c.tag_prefix) if tag.startswith(c.tag_prefix) else -1,
-        )
-        return best.name
+        """The component whose tags ``tag`` is one of (``glibc-2.36`` → glibc); a tag of
+        none is taken as Linux's, whose mirror then says it does not know it."""
+        prefixes = {c.name: c.tag_prefix for c in self.cfg.components.values()}
+        return (versions.component_of_tag(tag, prefixes)
+                or ("linux" if "linux" in prefixes else sorted(prefixes)[0]))
 
     def series_line(self, job: Job) -> str:
         """The line a job works on, for the per-series lock (``linux:6.1``)."""
@@ -378,6 +286,10 @@ class BotWorker:
         if job.tag and comp:
             line = comp.line_for_tag(job.tag)
             return line.name if line else job.tag.removeprefix(comp.tag_prefix)
+        if comp and comp.lines:  # no tag: the newest tag is checked, so the newest line's series
+            parsed = [(v, ln.name) for ln in comp.lines if (v := versions.parse(ln.name))]
+            if parsed:
+                return max(parsed)[1]
         tracked = comp.tracked if comp else ()
         return tracked[0] if len(tracked) == 1 else "newest"
 
@@ -432,7 +344,7 @@ class BotWorker:
                 self.ledger.heartbeat(key, self.owner, lease)
                 self.ledger.acquire(lock, holder, lease)
 
-            with _Heartbeat(beat, every=max(lease / 4, 0.2)):
+            with Heartbeat(beat, every=max(lease / 4, 0.2)):
                 self._execute(rec)
         finally:
             self.ledger.release(lock, holder)

@@ -65,7 +65,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         return track.check_tag(job, cfg, progress)
 
     if args.check:
-        from ukl_patchbot.bot.worker import load_executor
+        from ukl_patchbot.bot.runtime import load_executor
 
         check = load_executor(args.check)  # type: ignore[assignment]
     opts = track.TrackOptions(repo=repo, remote=args.remote, base_branch=args.base_branch,

@@ -36,8 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from ukl_patchbot.bot.jobqueue import JobQueue, queue_url_from_env
+    from ukl_patchbot.bot.runtime import WorkerSettings, load_executor
     from ukl_patchbot.bot.trust import BotPolicy
-    from ukl_patchbot.bot.worker import BotWorker, WorkerSettings, load_executor
+    from ukl_patchbot.bot.worker import BotWorker
     from ukl_patchbot.commands.serve import cache_dir_for
     from ukl_patchbot.core import config
     from ukl_patchbot.core.secrets import install_log_redaction, isolate, scrub_environment
