@@ -44,7 +44,7 @@ def driver() -> Iterator[Any]:
 def served(history_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`patchbot serve` on a free loopback port, the dashboard at its root."""
     cwd = tmp_path_factory.mktemp("serve")
-    env = {**os.environ, "PATCHBOT_WEBHOOK_SECRET": "test-secret",
+    env = {**os.environ, "PATCHBOT_WEBHOOK_SECRET": "dashboard-test-secret",
            "PATCHBOT_HISTORY_URL": history_url, "PATCHBOT_CACHE_DIR": str(cwd / "cache")}
     proc = subprocess.Popen([sys.executable, "-m", "ukl_patchbot", "serve", "--port", "0"],
                             cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
