@@ -7,7 +7,6 @@ download, 1-2 min); the rebase itself takes seconds. No kernel is built.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
@@ -51,21 +50,3 @@ def test_6_1_series_onto_newest_6_12_reports_every_patch(
             assert h.upstream_diff or h.actual, h
     assert all(p.status != PatchStatus.ALREADY_UPSTREAM for p in report.patches)
     assert report.duration < 60 and not report.written and not (tmp_path / "6.12").exists()
-
-
-@pytest.mark.skipif(os.environ.get("PATCHBOT_TEST_NEXT_LINE_CHECK") != "1",
-                    reason="builds two 6.12 kernels (~25 min cold on 2 cores): set "
-                    "PATCHBOT_TEST_NEXT_LINE_CHECK=1 to run it")
-def test_check_on_the_newest_6_12_tag_passes_both_variants(
-    real_config: Config, next_tag: str, glibc_mirror: Path, tmp_path: Path
-) -> None:
-    from ukl_patchbot.check import pipeline
-    from ukl_patchbot.check import report as cr
-
-    report = pipeline.run_check(real_config, pipeline.CheckRequest(tag=next_tag,
-                                                                   out_dir=tmp_path / "run"))
-    assert report.verdict == cr.Verdict.PASS, cr.render_markdown(report)
-    assert report.rebase is not None and report.rebase.old_base.startswith("v6.12.")
-    for v in report.variants:
-        a = v.boot.decisive
-        assert a is not None and a.markers.cpl == (0 if v.variant == "ukl" else 3)

@@ -29,7 +29,7 @@ from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
 from ukl_patchbot.github.client import Credentials, GitHubClient, ReportError
 from ukl_patchbot.track import tracker as track
-from ukl_patchbot.track.tracker import LineStatus, TrackOptions
+from ukl_patchbot.track.tracker import LineResult, LineStatus, TrackOptions
 from ukl_patchbot.upstream import gitops
 from ukl_patchbot.upstream import mirror as upstream
 
@@ -522,6 +522,12 @@ def test_new_tags_by_version_not_spelling() -> None:
     assert track.new_tags(comp, "6.10", tags, "v6.1.192") == ["v6.10.1"]
 
 
+def _line(results: list[LineResult], line: str) -> LineResult:
+    """The result for ``line`` (the real config tracks 6.1 and 6.12; the tests carry 6.1)."""
+    [res] = [r for r in results if r.line == line]
+    return res
+
+
 @pytest.mark.slow
 def test_real_series_onto_the_newest_linux_tag(linux_mirror: Path, real_config: config.Config,
                                                tmp_path: Path, fake_github: FakeGitHub) -> None:
@@ -543,7 +549,7 @@ def test_real_series_onto_the_newest_linux_tag(linux_mirror: Path, real_config: 
     fake_github.repo(REPO).git_dir = remote
     cfg = dataclasses.replace(config.load(proj / "patchbot.toml"),
                               cache_dir=real_config.cache_dir)
-    comp = cfg.component("linux")
+    comp = cfg.for_line("linux", "6.1").component("linux")  # the 6.1 line's series
     base = upstream.series_base(comp)
     newest = track.new_tags(comp, "6.1", upstream.list_tags(cfg, "linux"), base)[-1]
     gh = GitHubClient(Credentials(api_url=fake_github.url, token=PAT), pace=False)
@@ -553,18 +559,19 @@ def test_real_series_onto_the_newest_linux_tag(linux_mirror: Path, real_config: 
     def no_sync(_c: config.Config, _n: str) -> None:
         return None  # the fixture synced the shared mirror
 
-    [res] = track.track(cfg, opts, gh, check=check, sync=no_sync)
+    res = _line(track.track(cfg, opts, gh, check=check, sync=no_sync), "6.1")
     assert res.status == LineStatus.PASSED, res.actions
     assert res.tag == newest and res.pushed and check.calls == [newest]
     branch = f"patchbot/linux-{newest}"
-    meta = git(remote, "show", f"refs/heads/{branch}:patchsets/linux/patchset.toml")
+    meta = git(remote, "show", f"refs/heads/{branch}:patchsets/linux/6.1/patchset.toml")
     assert f'base = "{newest}"' in meta
-    series = git(remote, "show", f"refs/heads/{branch}:patchsets/linux/series").splitlines()
+    series = git(remote, "show",
+                 f"refs/heads/{branch}:patchsets/linux/6.1/series").splitlines()
     assert [s for s in series if s and not s.startswith("#")]
     body = fake_github.repo(REPO).pulls[num(res.pr)].body
     assert "range-diff" in body.lower()
     # The refresh is deterministic on the real series too: a rerun pushes nothing.
-    [again] = track.track(cfg, opts, gh, check=check, sync=no_sync)
+    again = _line(track.track(cfg, opts, gh, check=check, sync=no_sync), "6.1")
     assert again.pushed is False and again.pr == res.pr
 
 
@@ -595,7 +602,7 @@ def test_real_pipeline_pr_carries_the_check_report(linux_mirror: Path, glibc_mir
     fake_github.repo(REPO).git_dir = remote
     cfg = dataclasses.replace(config.load(proj / "patchbot.toml"),
                               cache_dir=real_config.cache_dir)
-    comp = cfg.component("linux")
+    comp = cfg.for_line("linux", "6.1").component("linux")  # the 6.1 line's series
     tags = track.new_tags(comp, "6.1", upstream.list_tags(cfg, "linux"),
                           upstream.series_base(comp))
     new = realtrees.linux_new_tag()
@@ -606,7 +613,7 @@ def test_real_pipeline_pr_carries_the_check_report(linux_mirror: Path, glibc_mir
         return None  # the fixtures synced the shared mirrors
 
     opts = TrackOptions(repo=REPO, components=("linux",))
-    [res] = track.track(cfg, opts, gh, check=track.check_tag, sync=no_sync)
+    res = _line(track.track(cfg, opts, gh, check=track.check_tag, sync=no_sync), "6.1")
     # The real series passes on v6.1.192 (test_check_e2e pins the same).
     assert (res.status, res.tag) == (LineStatus.PASSED, new), res
     body = fake_github.repo(REPO).pulls[num(res.pr)].body
