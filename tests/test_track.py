@@ -29,7 +29,8 @@ from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.core.jobs import Conclusion, Job, JobKind, JobOutcome
 from ukl_patchbot.github.client import Credentials, GitHubClient, ReportError
 from ukl_patchbot.track import tracker as track
-from ukl_patchbot.track.tracker import LineResult, LineStatus, TrackOptions
+from ukl_patchbot.track.results import LineResult, LineStatus
+from ukl_patchbot.track.tracker import TrackOptions
 from ukl_patchbot.upstream import gitops
 from ukl_patchbot.upstream import mirror as upstream
 
@@ -75,7 +76,7 @@ class World:
         git(self.upstream, "commit", "-q", "-am", f"release {tag}")
         git(self.upstream, "tag", "-a", tag, "-m", tag)
 
-    def run(self, **kw: object) -> list[track.LineResult]:
+    def run(self, **kw: object) -> list[LineResult]:
         opts = TrackOptions(repo=REPO, **kw)  # type: ignore[arg-type]
         return track.track(self.cfg, opts, self.gh, check=self.check)
 

@@ -48,6 +48,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     from ukl_patchbot.core.progress import for_stream
     from ukl_patchbot.track import render as track_render
     from ukl_patchbot.track import tracker as track
+    from ukl_patchbot.track.results import LineStatus
 
     cfg = config.load(args.config)
     repo = args.repo or os.environ.get("GITHUB_REPOSITORY") or None
@@ -78,9 +79,9 @@ def cmd_track(args: argparse.Namespace) -> int:
     sys.stdout.write(track_render.render_text(results))
     if args.json:
         atomic_write(args.json, track_render.render_json(results))
-    if any(r.status == track.LineStatus.ERROR for r in results):
+    if any(r.status == LineStatus.ERROR for r in results):
         return 1
-    return 2 if any(r.status == track.LineStatus.FAILED for r in results) else 0
+    return 2 if any(r.status == LineStatus.FAILED for r in results) else 0
 
 
 def _has_credentials() -> bool:

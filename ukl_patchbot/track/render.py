@@ -9,14 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 from ukl_patchbot.core.jobs import JobOutcome
 from ukl_patchbot.core.markdown import fence
 from ukl_patchbot.github.publish import MAX_COMMENT, truncate
-
-if TYPE_CHECKING:
-    from ukl_patchbot.track.tracker import LineResult
+from ukl_patchbot.track.results import LineResult
 
 # Room for the header and the reproducer above the report (GitHub's limit is for the whole body).
 _HEAD_ROOM = 4000

@@ -29,7 +29,6 @@ import logging
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from ukl_patchbot.check.request import CheckRequest
@@ -43,6 +42,7 @@ from ukl_patchbot.history.model import Source
 from ukl_patchbot.rebase import request as rebase_request
 from ukl_patchbot.track import branch as track_branch
 from ukl_patchbot.track import render as track_render
+from ukl_patchbot.track.results import LineResult, LineStatus
 from ukl_patchbot.upstream import gitops
 from ukl_patchbot.upstream import mirror as upstream
 from ukl_patchbot.upstream import request as upstream_request
@@ -54,33 +54,6 @@ log = logging.getLogger(__name__)
 
 CheckFn = Callable[[Job, Config], JobOutcome]
 SyncFn = Callable[[Config, str], object]
-
-
-class LineStatus(StrEnum):
-    NOTHING_NEW = "nothing-new"
-    PASSED = "passed"  # pull request opened or updated
-    FAILED = "failed"  # issue opened or updated
-    ERROR = "error"  # the check could not produce a result; nothing reported on GitHub
-    PLANNED = "planned"  # --dry-run
-
-
-@dataclass(frozen=True)
-class LineResult:
-    """What happened to one tracked line."""
-
-    component: str
-    line: str
-    base: str | None
-    new_tags: tuple[str, ...]
-    status: LineStatus
-    tag: str | None = None  # the tag the outcome is about
-    branch: str | None = None
-    pushed: bool = False  # False: the branch already held this commit
-    pr: int | None = None
-    issue: int | None = None
-    closed: tuple[int, ...] = ()
-    actions: tuple[str, ...] = ()  # one line each, for people
-    detail: str = ""
 
 
 class TrackReporter(Protocol):
