@@ -286,10 +286,12 @@ class BotWorker:
         if job.tag and comp:
             line = comp.line_for_tag(job.tag)
             return line.name if line else job.tag.removeprefix(comp.tag_prefix)
-        if comp and comp.lines:  # no tag: the newest tag is checked, so the newest line's series
-            parsed = [(v, ln.name) for ln in comp.lines if (v := versions.parse(ln.name))]
-            if parsed:
-                return max(parsed)[1]
+        # No tag: the job uses the component's default series (the config chose it: the
+        # newest line that has one), so it takes that line's lock.
+        owners = [ln.name for ln in comp.lines if comp.line_series(ln) == comp.series_dir] \
+            if comp else []
+        if owners:
+            return owners[-1]
         tracked = comp.tracked if comp else ()
         return tracked[0] if len(tracked) == 1 else "newest"
 
