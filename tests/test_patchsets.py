@@ -37,8 +37,8 @@ def delta_size(directory: Path) -> int:
 
 
 @pytest.mark.parametrize("component,subdir,base,limit", [
-    ("linux", "linux/6.1", "v6.1.170", 300),
-    ("linux 6.12", "linux/6.12", "v6.12.117", 300),
+    ("linux", "linux/6.1", "v6.1.170", 600),
+    ("linux 6.12", "linux/6.12", "v6.12.117", 600),
     ("glibc", "glibc", "glibc-2.36-deb12u14", 60),
 ])
 def test_series_loads_and_stays_small(component: str, subdir: str, base: str, limit: int) -> None:
@@ -57,3 +57,47 @@ def test_glibc_series_covers_every_syscall_site_with_one_macro() -> None:
     text = "".join(p.read_text() for p in sorted((PATCHSETS / "glibc").glob("*.patch")))
     assert ".macro syscall" in text and "call __ukl_syscall" in text
     assert "-mno-red-zone" in text
+
+
+LINUX_LINES = sorted(p.name for p in (PATCHSETS / "linux").iterdir() if p.is_dir())
+# Sections the final link itself makes for the application (its IFUNC calls).
+LINKER_MADE = {".iplt", ".rela.iplt", ".got", ".igot.plt"}
+
+
+def added_lines(directory: Path, path_part: str) -> list[str]:
+    """The lines the series adds to files whose path contains ``path_part``."""
+    out: list[str] = []
+    for patch in sorted(directory.glob("*.patch")):
+        current = ""
+        for line in patch.read_text().splitlines():
+            if line.startswith("diff --git "):
+                current = line
+            elif path_part in current and line.startswith("+") and not line.startswith("+++"):
+                out.append(line[1:])
+    return out
+
+
+@pytest.mark.parametrize("line", LINUX_LINES)
+def test_linker_script_rules_take_only_application_sections(line: str) -> None:
+    """Wildcards like *(.text.*) took the kernel's retpoline thunks and sanitizer ctors."""
+    patterns = []
+    for text in added_lines(PATCHSETS / "linux" / line, "vmlinux.lds.S"):
+        if text.lstrip().startswith("#define"):
+            continue  # a macro's parameters, not patterns; its uses are below
+        inners = re.findall(r"\*\(([^)]*)\)", text)
+        inners += [m.group(1) for m in re.finditer(r"UKL_RANGE\(\w+, ([^)]*\)?)\)", text)]
+        for inner in inners:
+            patterns += [p for p in inner.replace("SORT(", " ").replace(")", " ").split() if p]
+    assert patterns, "no input-section rules found in the series' linker script"
+    foreign = [p for p in patterns if not p.startswith(".ukl") and p not in LINKER_MADE]
+    assert not foreign, f"rules that can take kernel sections: {foreign}"
+
+
+@pytest.mark.parametrize("line", LINUX_LINES)
+def test_kernel_ibt_is_off_with_ukl(line: str) -> None:
+    """glibc and the application have no ENDBR: IBT must not be selectable with UKL."""
+    kconfig = added_lines(PATCHSETS / "linux" / line, "arch/x86/Kconfig")
+    assert any(t.strip().startswith("depends on !UNIKERNEL_LINUX") for t in kconfig)
+    text = "".join(p.read_text() for p in sorted((PATCHSETS / "linux" / line).glob("*.patch")))
+    hunk = text[text.index("config X86_KERNEL_IBT"):][:600]
+    assert "+\tdepends on !UNIKERNEL_LINUX" in hunk

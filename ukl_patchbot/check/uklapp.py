@@ -26,16 +26,19 @@ GLIBC_SYSCALL_SYMBOL = "__ukl_syscall"
 KERNEL_SYSCALL_ENTRY = "ukl_syscall_entry"
 PROBE_SOURCE = Path(__file__).parent / "probe" / "probe.c"
 
-# After prefixing: glibc's syscall call goes to the kernel's entry; the GOT
-# symbol is the linker's own and must keep its name; and glibc's RELRO data,
-# which a static program writes during start-up, is moved from .data.rel.ro*
-# (kernel rodata, read-only by then) into the .data.rel.* that the UKL
-# linker-script section keeps writable.
+SECTION_PREFIX = ".ukl"
+
+# After prefixing: glibc's syscall call goes to the kernel's entry, and the
+# GOT symbol is the linker's own and must keep its name. Every allocated
+# section gets the ".ukl" prefix (.text -> .ukl.text, .init_array ->
+# .ukl.init_array): the kernel's linker script places the application by
+# that prefix alone, so its rules never take a kernel section (the retpoline
+# thunks' .text..*, sanitizer constructors' .init_array) and the
+# application's code has bounds the kernel can test an address against.
 _FIXUPS = (
     "--redefine-sym", f"{APP_PREFIX}{GLIBC_SYSCALL_SYMBOL}={KERNEL_SYSCALL_ENTRY}",
     "--redefine-sym", f"{APP_PREFIX}_GLOBAL_OFFSET_TABLE_=_GLOBAL_OFFSET_TABLE_",
-    "--rename-section", ".data.rel.ro=.data.rel.ukl_relro",
-    "--rename-section", ".data.rel.ro.local=.data.rel.ukl_relro.local",
+    f"--prefix-alloc-sections={SECTION_PREFIX}",
 )
 
 
@@ -92,7 +95,7 @@ def link_application(app_objects: list[Path], glibc: GlibcBuild, out: Path, *,
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         runner.run(
-            ["ld", "-r", "-o", raw,
+            ["ld", "-r", "-d", "-o", raw,
              glibc.start_file("crt1.o"), glibc.start_file("crti.o"), _gcc_file("crtbeginS.o"),
              *app_objects,
              "--start-group", glibc.libc_a, _gcc_file("libgcc.a"), _gcc_file("libgcc_eh.a"),
