@@ -103,6 +103,9 @@ def make(variants: tuple[VariantResult, ...], rebase: RebaseSummary | None = REB
 
 CASES = {
     "all-pass": lambda: make((classic_pass(), ukl_pass())),
+    "ukl-abi-fail": lambda: make((classic_pass(), VariantResult(
+        "ukl", CONFIG_OK, build_ok("ukl", 1503232), boot_of(attempt_from_log("ukl-abi-fail.log",
+                                                                             "ukl"))))),
     "ukl-oops": lambda: make((classic_pass(), VariantResult(
         "ukl", CONFIG_OK, build_ok("ukl", 1503232),
         boot_of(attempt_from_log("ukl-oops.log", "ukl"), attempt_from_log("ukl-oops-rerun.log", "ukl")))),
@@ -203,6 +206,19 @@ def test_markdown_shows_what_a_maintainer_acts_on() -> None:
     assert "`CONFIG_UNIKERNEL_LINUX` asked `y`" in dropped
     build = cr.render_markdown(CASES["both-fail-build"]())
     assert "error: 'x' undeclared" in build and "upstream" in build
+
+
+def test_abi_checks_are_a_table_and_failures_findings() -> None:
+    md = cr.render_markdown(CASES["ukl-abi-fail"]())
+    assert "| ABI check | classic | ukl |" in md
+    assert "| fpu | – | **FAIL** after read AF_ALG #17: xmm9 changed |" in md
+    assert "| files | – | ok |" in md
+    assert "`abi-failed-" in md and "ABI check fds failed: read after closing" in md
+    assert "ABI check" not in cr.render_markdown(CASES["ukl-oops"]())  # no abi lines, no table
+    again = cr.report_from_json(cr.render_json(CASES["ukl-abi-fail"]()))
+    ukl = again.variant("ukl")
+    assert ukl is not None and ukl.boot.decisive is not None
+    assert [c.name for c in ukl.boot.decisive.markers.abi_failed] == ["fds", "fpu"]
 
 
 def test_flaky_boot_is_marked() -> None:

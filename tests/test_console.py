@@ -170,3 +170,59 @@ def test_real_ukl_crash_is_one_bug_event_then_panic() -> None:
     assert "NULL pointer dereference" in a.findings[0].summary
     # Same crash, same fingerprint as the hand-written log's first line says.
     assert a.findings[1].fingerprint == console.fingerprint(FindingKind.PANIC, "Fatal exception")
+
+
+def test_abi_lines_become_data_and_each_fail_a_finding() -> None:
+    a = console.classify(lines("ukl-abi-fail.log"), expected_variant="ukl")
+    assert a.status == BootStatus.FAIL
+    names = [c.name for c in a.markers.abi]
+    assert names == ["files", "fds", "pipe", "memory", "time", "tcp", "fpu", "signals"]
+    failed = {c.name: c for c in a.markers.abi_failed}
+    assert sorted(failed) == ["fds", "fpu"]
+    assert failed["fpu"].reason == "after read AF_ALG #17: xmm9 changed"
+    assert failed["fds"].reason.endswith("errno=11 (Resource temporarily unavailable)")
+    assert failed["fpu"].line == 16
+    abi = [f for f in a.findings if f.kind == FindingKind.ABI_FAILED]
+    assert [f.summary for f in abi] == [
+        "ABI check fds failed: " + failed["fds"].reason,
+        "ABI check fpu failed: after read AF_ALG #17: xmm9 changed"]
+    assert abi[1].line == 16
+    assert FindingKind.PANIC in kinds(a) and FindingKind.DONE_MISSING in kinds(a)
+
+
+def test_an_abi_fail_fails_the_boot_even_with_the_done_line() -> None:
+    base = lines("classic-pass.log")
+    at = next(i for i, x in enumerate(base) if "ukl-probe: done" in x)
+    ok = [*base[:at], "ukl-probe: abi files ok", *base[at:]]
+    assert console.classify(ok, expected_variant="classic").status == BootStatus.PASS
+    bad = [*base[:at], "ukl-probe: abi files ok", "ukl-probe: abi time FAIL time: errno=38 (x)",
+           *base[at:]]
+    a = console.classify(bad, expected_variant="classic")
+    assert a.status == BootStatus.FAIL and a.markers.done_status == 0
+    assert [f.kind for f in a.findings] == [FindingKind.ABI_FAILED]
+
+
+def test_abi_fingerprint_ignores_the_iteration_but_not_the_register() -> None:
+    def fp(line: str) -> str:
+        a = console.classify(["ukl-probe: start variant=ukl cpl=0 pid=1", line],
+                             expected_variant="ukl")
+        return next(f.fingerprint for f in a.findings if f.kind == FindingKind.ABI_FAILED)
+
+    assert fp("ukl-probe: abi fpu FAIL after read AF_ALG #17: xmm9 changed") == \
+        fp("ukl-probe: abi fpu FAIL after read AF_ALG #230: xmm9 changed")
+    assert fp("ukl-probe: abi fpu FAIL after read AF_ALG #17: xmm9 changed") != \
+        fp("ukl-probe: abi fpu FAIL after read AF_ALG #17: xmm12 changed")
+
+
+def test_a_hang_names_the_last_abi_check_that_finished() -> None:
+    hang = ["ukl-probe: start variant=ukl cpl=0 pid=1", "ukl-probe: abi files ok",
+            "ukl-probe: abi tcp ok"]
+    a = console.classify(hang, expected_variant="ukl", timed_out=True, timeout=30)
+    assert a.status == BootStatus.TIMEOUT
+    assert a.findings[0].summary == "no power-off within 30s, hung after ABI check tcp"
+
+
+def test_parse_abi_rejects_other_lines() -> None:
+    assert console.parse_abi("ukl-probe: abi files ok") is not None
+    assert console.parse_abi("ukl-probe: abi files maybe") is None
+    assert console.parse_abi("ukl-probe: bench syscall=getppid calls=1 ns_per_call=2") is None

@@ -50,6 +50,17 @@ def test_plan_lists_the_exact_commands(tmp_path: Path) -> None:
     assert "CCACHE_BASEDIR=" in text and "-j2 bzImage" in text
     assert "qemu-system-x86_64" in text and "-no-reboot" in text and "panic=-1" in text
     assert not (tmp_path / "cache").exists()  # a dry run writes nothing
+    assert "probe/data.bin" in text and "-initrd" in text and "initramfs.cpio" in text
+
+
+def test_plan_boots_ukl_with_the_data_only_initramfs(tmp_path: Path) -> None:
+    from ukl_patchbot.core import config
+
+    cfg = checkout_cfg(dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"),
+                                           cache_dir=tmp_path / "cache"), tmp_path / "co")
+    lines = pipeline.plan(cfg, pipeline.CheckRequest(tag="v6.1.192", variants=("ukl",)))
+    qemu = [x for x in lines if x.startswith("qemu-system-x86_64")]
+    assert len(qemu) == 1 and "probe/data.cpio" in qemu[0], qemu
 
 
 def test_summarize_rebase_table() -> None:

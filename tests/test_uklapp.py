@@ -49,22 +49,51 @@ def test_gas_macro_turns_syscall_into_call(tmp_path: Path) -> None:
     assert "U __ukl_syscall" in syms
 
 
-def test_initramfs_holds_init(tmp_path: Path) -> None:
+def _unpack(archive: Path, dest: Path) -> list[str]:
+    dest.mkdir()
+    subprocess.run(["cpio", "-idm", "--quiet"], input=archive.read_bytes(), cwd=dest, check=True)
+    listing = subprocess.run(["cpio", "-itv"], input=archive.read_bytes(), capture_output=True,
+                             check=True)
+    return listing.stdout.decode().splitlines()
+
+
+def test_initramfs_holds_init_and_the_probe_data(tmp_path: Path) -> None:
     init = tmp_path / "prog"
     init.write_bytes(b"\x7fELF-not-really")
     out = uklapp.make_initramfs(init, tmp_path / "initrd.cpio")
-    listing = subprocess.run(["cpio", "-itv"], input=out.read_bytes(), capture_output=True, check=True)
-    lines = listing.stdout.decode().splitlines()
-    assert len(lines) == 1 and lines[0].split()[-1] == "init" and lines[0].startswith("-rwxr-xr-x")
+    lines = _unpack(out, tmp_path / "x")
+    assert [x.split()[-1] for x in lines] == ["init", "probe", "probe/data.bin"]
+    assert lines[0].startswith("-rwxr-xr-x") and lines[1].startswith("drwxr-xr-x")
+    assert (tmp_path / "x" / "init").read_bytes() == init.read_bytes()
+    data = (tmp_path / "x" / "probe" / "data.bin").read_bytes()
+    assert len(data) == uklapp.PROBE_DATA_SIZE
+    assert data[:4] == bytes([0, 131, 6, 137]) and data[256] == (256 * 131 ^ 1) & 0xFF
     assert not list(tmp_path.glob(".initrd.cpio*"))  # no temporary left behind
+    again = uklapp.make_initramfs(init, tmp_path / "again.cpio")
+    assert again.read_bytes() == out.read_bytes()  # same inputs, same archive
+
+
+def test_data_only_initramfs_has_no_init(tmp_path: Path) -> None:
+    out = uklapp.make_initramfs(None, tmp_path / "data.cpio",
+                                files={"probe/a/b.txt": b"b", "probe/c.txt": b"c"})
+    lines = _unpack(out, tmp_path / "x")
+    assert [x.split()[-1] for x in lines] == ["probe", "probe/a", "probe/a/b.txt", "probe/c.txt"]
+    assert (tmp_path / "x" / "probe" / "a" / "b.txt").read_bytes() == b"b"
+    with pytest.raises(UserError, match=r"'\.\./etc' is not a plain relative path"):
+        uklapp.make_initramfs(None, tmp_path / "bad.cpio", files={"../etc": b""})
+    assert not (tmp_path / "bad.cpio").exists()
 
 
 def test_classic_probe_runs_in_user_mode(tmp_path: Path) -> None:
+    # Outside a namespace and without its data only the markers matter here;
+    # tests/test_probe_abi.py runs the ABI checks.
     exe = uklapp.compile_probe("classic", tmp_path)
-    out = subprocess.run([exe], capture_output=True, text=True, timeout=60, check=True).stdout
-    assert "ukl-probe: start variant=classic cpl=3 " in out
-    assert "ukl-probe: bench syscall=getppid calls=1000000 ns_per_call=" in out
-    assert out.rstrip().endswith("ukl-probe: done status=0")
+    res = subprocess.run([exe], check=False, capture_output=True, text=True, timeout=60,
+                         env={"UKL_PROBE_DATA": str(tmp_path / "none")})
+    assert "ukl-probe: start variant=classic cpl=3 " in res.stdout
+    assert "ukl-probe: write ok" in res.stdout
+    assert "ukl-probe: abi files FAIL open data file: errno=2 " in res.stdout
+    assert "ukl-probe: done" not in res.stdout and res.returncode == 1
 
 
 def test_unknown_variant_and_missing_glibc(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ukl_patchbot.check import variant_records
-from ukl_patchbot.check.variant_records import Payload, Role, Userland
+from ukl_patchbot.check.variant_records import Initramfs, Payload, Role, Userland
 from ukl_patchbot.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +32,8 @@ def test_records_are_consistent() -> None:
         # A linked archive needs the option that names it; an initramfs payload needs none.
         assert (v.payload is Payload.LINKED_ARCHIVE) == (v.archive_option is not None), v.name
         assert v.needs_glibc_series == (v.userland is Userland.LINKED_APP), v.name
+        # The probe is /init exactly when it is not inside vmlinux.
+        assert (v.initramfs is Initramfs.INIT_AND_DATA) == (v.payload is Payload.INITRD), v.name
     assert variant_records.get("ukl").expected_cpl == 0
     assert variant_records.get("classic").expected_cpl == 3
 
@@ -52,3 +54,16 @@ def test_no_variant_branches_outside_the_records() -> None:
         if re.search(r"""["'](ukl|classic)["']""", line)
     ]
     assert offenders == []
+
+
+def test_spec_boots_the_initramfs_its_record_names(tmp_path: Path) -> None:
+    from ukl_patchbot.check import variants
+
+    full, data, archive = tmp_path / "init.cpio", tmp_path / "data.cpio", tmp_path / "app.o"
+    archive.write_bytes(b"obj")
+    classic = variants.spec_for("classic", REPO / "kconfigs", initrd=full, data_initrd=data,
+                                ukl_archive=archive)
+    ukl = variants.spec_for("ukl", REPO / "kconfigs", initrd=full, data_initrd=data,
+                            ukl_archive=archive)
+    assert classic.initrd == full and not classic.extra
+    assert ukl.initrd == data and "CONFIG_UKL_ARCHIVE" in ukl.extra

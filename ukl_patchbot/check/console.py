@@ -1,7 +1,8 @@
 """Reading a serial console log: the probe's markers and what went wrong.
 
 A boot passes only on a positive oracle: the probe's start marker with the
-expected variant and privilege level, and its final ``done status=0`` line.
+expected variant and privilege level, and its final ``done status=0`` line;
+any ``ukl-probe: abi <check> FAIL <reason>`` line fails it (a finding each).
 Everything else in the log is evidence for *why* it did not pass: a panic,
 an Oops, a BUG, WARNINGs, call traces, a timeout, QEMU refusing to start.
 
@@ -17,7 +18,15 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ukl_patchbot.check import variant_records
-from ukl_patchbot.check.results import BootStatus, ConsoleAnalysis, Finding, FindingKind, ProbeMarkers
+from ukl_patchbot.check.results import (
+    AbiCheck,
+    AbiStatus,
+    BootStatus,
+    ConsoleAnalysis,
+    Finding,
+    FindingKind,
+    ProbeMarkers,
+)
 
 TAIL_LINES = 20
 
@@ -30,22 +39,39 @@ _BENCH_RE = re.compile(
     r"ukl-probe: bench syscall=(\S+) calls=(\d+) ns_per_call=([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?\d+)?)"
 )
 _DONE_RE = re.compile(r"ukl-probe: done status=(-?\d+)")
+_ABI_RE = re.compile(r"ukl-probe: abi (\S+) (ok|FAIL)(?: (.*))?$")
+
+
+def parse_abi(line: str, no: int = 0) -> AbiCheck | None:
+    """One ``ukl-probe: abi <name> ok|FAIL <reason>`` line as data; None for other lines."""
+    m = _ABI_RE.search(line.rstrip())
+    if m is None:
+        return None
+    status = AbiStatus.OK if m.group(2) == "ok" else AbiStatus.FAIL
+    return AbiCheck(m.group(1), status, (m.group(3) or "").strip(), no)
 
 
 def parse_markers(lines: Sequence[str]) -> ProbeMarkers:
-    """The probe's three lines, wherever they are (kernel messages may interleave)."""
+    """The probe's lines, wherever they are (kernel messages may interleave).
+
+    Each ABI check counts once, by its first line: the probe prints each once.
+    """
     variant = cpl = pid = calls = done = None
     syscall: str | None = None
     ns: float | None = None
     start_line = 0
+    abi: dict[str, AbiCheck] = {}
     for no, line in enumerate(lines, 1):
         if variant is None and (m := _START_RE.search(line)):
             variant, cpl, pid, start_line = m.group(1), int(m.group(2)), int(m.group(3)), no
+        elif (check := parse_abi(line, no)) is not None:
+            abi.setdefault(check.name, check)
         elif ns is None and (m := _BENCH_RE.search(line)):
             syscall, calls, ns = m.group(1), int(m.group(2)), float(m.group(3))
         elif done is None and (m := _DONE_RE.search(line)):
             done = int(m.group(1))
-    return ProbeMarkers(variant, cpl, pid, start_line, syscall, calls, ns, done)
+    return ProbeMarkers(variant, cpl, pid, start_line, syscall, calls, ns, done,
+                        tuple(abi.values()))
 
 
 # Noise that differs between two runs of the same failure.
@@ -244,6 +270,13 @@ def _oracle_findings(markers: ProbeMarkers, expected_variant: str) -> list[Findi
             f"probe runs at cpl={markers.cpl}, expected cpl={expected_cpl} for {expected_variant}",
             fingerprint(FindingKind.WRONG_CPL, str(markers.cpl), expected_variant),
             markers.start_line))
+    # Each failed ABI check is a finding of its own (its reason names the
+    # call and errno), even if a buggy probe printed its done line anyway.
+    for check in markers.abi_failed:
+        oracle.append(Finding(
+            FindingKind.ABI_FAILED, f"ABI check {check.name} failed: {check.reason}",
+            fingerprint(FindingKind.ABI_FAILED, expected_variant, check.name, check.reason),
+            check.line))
     if markers.done_status is None:
         oracle.append(Finding(FindingKind.DONE_MISSING, "the probe started but never finished",
                               fingerprint(FindingKind.DONE_MISSING, expected_variant)))
@@ -271,6 +304,7 @@ def _boot_status(
         # too often a late, unrelated message to tell hangs apart.
         stage = ("after the done line" if markers.done_status is not None
                  else "after the bench line" if markers.ns_per_call is not None
+                 else f"after ABI check {markers.abi[-1].name}" if markers.abi
                  else "after the start marker" if markers.variant is not None
                  else "before the probe started")
         limit = f"within {timeout:g}s" if timeout else "before the timeout"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ukl_patchbot.check import kbuild, userland, variant_records, variants
+from ukl_patchbot.check import kbuild, uklapp, userland, variant_records, variants
 from ukl_patchbot.check import report as cr
 from ukl_patchbot.check.boot import QEMU, detect_accel
 from ukl_patchbot.check.report import CheckReport, PatchRow, RebaseSummary, Verdict
@@ -222,6 +222,7 @@ def _build_and_boot(cfg: Config, req: CheckRequest, linux: tuple[str, str],
         arts, failed = userland.build(cfg, ws, glibc_ref, glibc_tree, out_dir, req.variants,
                                       progress)
         specs = tuple(variants.spec_for(v, cfg.root / "kconfigs", initrd=arts.get("initrd"),
+                                        data_initrd=arts.get("data_initrd"),
                                         ukl_archive=arts.get("ukl_archive"))
                       for v in req.variants if v not in failed)
         images = ContentCache(cfg.cache_dir / "kernels")
@@ -265,13 +266,16 @@ def plan(cfg: Config, req: CheckRequest) -> list[str]:
     env = benv.env()
     details = rebase_request.reproduce(tag, dry_run=True)
     lines = [f"# rebase the linux series onto {tag} (details: {details})",
-             f"# export the rebased tree to {ws.src}"]
+             f"# export the rebased tree to {ws.src}",
+             f"# write the probe's data files ({', '.join(uklapp.probe_data_files())}) into "
+             f"the initramfs of each variant under {ws.root / 'probe'}"]
     if _needs_glibc(req.variants):
         lines.append(f"# rebase the glibc series onto {_glibc_tag(cfg, req.glibc_tag)}, build the "
                      f"UKL glibc and the probe under {ws.root}")
     for v in req.variants:
         spec = variants.spec_for(v, cfg.root / "kconfigs",
-                                 initrd=ws.root / "probe" / "initramfs.cpio")
+                                 initrd=ws.root / "probe" / userland.INIT_INITRD,
+                                 data_initrd=ws.root / "probe" / userland.DATA_INITRD)
         out = ws.build_dir(v)
         frags = list(spec.fragments)
         option = variant_records.get(v).archive_option

@@ -18,6 +18,8 @@ from typing import Any
 
 from ukl_patchbot.check import variant_records
 from ukl_patchbot.check.results import (
+    AbiCheck,
+    AbiStatus,
     BootAttempt,
     BootResult,
     BootStatus,
@@ -260,6 +262,7 @@ def render_markdown(report: CheckReport) -> str:
     out = [f"## patchbot check {report.component} {report.tag}: {icon}", ""]
     out += [" · ".join(_facts(report)), "", f"**Attribution:** {report.attribution_text}", ""]
     out += _variant_table(report)
+    out += _abi_table(report)
     problems = [line for v in report.variants for line in _variant_problems(v)]
     if problems:
         out += ["### Findings", "", *problems, ""]
@@ -309,6 +312,30 @@ def _variant_table(report: CheckReport) -> list[str]:
         d = variant_records.with_role(Role.DELTA).label
         b = variant_records.with_role(Role.BASELINE).label
         out += [f"{d}/{b} boot to marker ratio: **{report.boot_ratio:.2f}**", ""]
+    return out
+
+
+def _abi_of(v: VariantResult) -> dict[str, AbiCheck]:
+    a = v.boot.decisive
+    return {c.name: c for c in a.markers.abi} if a is not None else {}
+
+
+def _abi_table(report: CheckReport) -> list[str]:
+    """The probe's ABI checks, one row each, one column per variant (when any ran)."""
+    by_variant = {v.variant: _abi_of(v) for v in report.variants}
+    names = list(dict.fromkeys(n for checks in by_variant.values() for n in checks))
+    if not names:
+        return []
+    out = ["| ABI check | " + " | ".join(by_variant) + " |",
+           "|---|" + "---|" * len(by_variant)]
+    for name in names:
+        cells = []
+        for checks in by_variant.values():
+            c = checks.get(name)
+            cells.append("–" if c is None else "ok" if c.status is AbiStatus.OK
+                         else f"**FAIL** {c.reason.replace('|', '/')}")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out.append("")
     return out
 
 

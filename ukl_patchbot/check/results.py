@@ -81,6 +81,7 @@ class FindingKind(StrEnum):
     WRONG_VARIANT = "wrong-variant"
     WRONG_CPL = "wrong-cpl"
     PROBE_FAILED = "probe-failed"
+    ABI_FAILED = "abi-failed"  # one of the probe's ABI checks said FAIL
     DONE_MISSING = "done-missing"
     HALTED = "halted"  # the kernel halted instead of powering off (no ACPI power-off)
 
@@ -102,6 +103,21 @@ class Finding:
     excerpt: tuple[str, ...] = field(default_factory=tuple)
 
 
+class AbiStatus(StrEnum):
+    OK = "ok"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class AbiCheck:
+    """One ``ukl-probe: abi <name> ok|FAIL <reason>`` line."""
+
+    name: str
+    status: AbiStatus
+    reason: str = ""  # the probe's words after FAIL (the call and its errno)
+    line: int = 0  # 1-based line in the console log
+
+
 @dataclass(frozen=True)
 class ProbeMarkers:
     """What the probe said. ``None`` where the line never appeared."""
@@ -114,6 +130,11 @@ class ProbeMarkers:
     bench_calls: int | None = None
     ns_per_call: float | None = None
     done_status: int | None = None
+    abi: tuple[AbiCheck, ...] = ()  # the ABI checks in the order the probe ran them
+
+    @property
+    def abi_failed(self) -> tuple[AbiCheck, ...]:
+        return tuple(c for c in self.abi if c.status is AbiStatus.FAIL)
 
 
 @dataclass(frozen=True)

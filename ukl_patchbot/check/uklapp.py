@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 
 from ukl_patchbot.check import variant_records
 from ukl_patchbot.check.glibc import GlibcBuild
@@ -134,18 +135,76 @@ def find_syscall_instructions(obj: Path) -> list[str]:
     return found
 
 
-def make_initramfs(init_binary: Path, out: Path, *, log_path: Path | None = None) -> Path:
-    """A newc cpio archive holding ``init_binary`` as ``/init`` (written, then renamed)."""
+# The probe's data files (probe.c: DATA_DIR, DATA_NAME, DATA_SIZE, data_byte):
+# the pipeline writes them, the probe checks every byte.
+PROBE_DATA_DIR = "probe"
+PROBE_DATA_NAME = "data.bin"
+PROBE_DATA_SIZE = 12411  # three pages and a partial one
+# Fixed metadata, so the same inputs give the same archive bytes.
+_CPIO_MTIME = 1_600_000_000
+
+
+def probe_data_files() -> dict[str, bytes]:
+    """The probe's data files by path inside the initramfs (byte i is ``(i*131) ^ (i>>8)``)."""
+    data = bytes(((i * 131) ^ (i >> 8)) & 0xFF for i in range(PROBE_DATA_SIZE))
+    return {f"{PROBE_DATA_DIR}/{PROBE_DATA_NAME}": data}
+
+
+def write_probe_data(root: Path) -> Path:
+    """Write the probe's data files under ``root``; returns the directory the probe reads.
+
+    For running the probe outside an initramfs: pass the result as
+    ``UKL_PROBE_DATA`` in its environment.
+    """
+    for rel, data in probe_data_files().items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root / PROBE_DATA_DIR
+
+
+def _archive_names(files: Mapping[str, bytes], has_init: bool) -> list[str]:
+    """Every path cpio must store, each directory before what it holds, in a fixed order."""
+    names: set[str] = {"init"} if has_init else set()
+    for rel in files:
+        parts = PurePosixPath(rel).parts
+        if not parts or rel.startswith("/") or ".." in parts or rel == "init":
+            raise UserError(f"initramfs file name {rel!r} is not a plain relative path")
+        names.update("/".join(parts[:n]) for n in range(1, len(parts) + 1))
+    return sorted(names)
+
+
+def make_initramfs(init_binary: Path | None, out: Path, *,
+                   files: Mapping[str, bytes] | None = None,
+                   log_path: Path | None = None) -> Path:
+    """A newc cpio archive: ``init_binary`` as ``/init`` (if given) and ``files``.
+
+    ``files`` maps relative paths to contents and defaults to the probe's
+    data files (`probe_data_files`): classic boots /init plus the data, UKL
+    (whose probe is inside vmlinux) only the data. Written, then renamed.
+    """
+    files = probe_data_files() if files is None else files
+    names = _archive_names(files, init_binary is not None)
     stage = out.with_name(f".{out.name}.d-{os.getpid()}")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     try:
-        shutil.copy2(init_binary, stage / "init")
-        (stage / "init").chmod(0o755)
+        if init_binary is not None:
+            shutil.copy2(init_binary, stage / "init")
+            (stage / "init").chmod(0o755)
+        for rel, data in files.items():
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            (stage / rel).write_bytes(data)
+            (stage / rel).chmod(0o644)
+        for name in names:
+            if (stage / name).is_dir():
+                (stage / name).chmod(0o755)
+            os.utime(stage / name, (_CPIO_MTIME, _CPIO_MTIME))
         with open(tmp, "wb") as f:
-            runner.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=stage,
-                       input=b"init\n", stdout_file=f, log_path=log_path, timeout=60, check=True)
+            runner.run(["cpio", "--quiet", "--reproducible", "-o", "-H", "newc", "-R", "0:0"],
+                       cwd=stage, input="".join(f"{n}\n" for n in names).encode(),
+                       stdout_file=f, log_path=log_path, timeout=60, check=True)
         os.replace(tmp, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -24,12 +24,16 @@ from ukl_patchbot.check.results import (
     ConfigStatus,
     VariantResult,
 )
-from ukl_patchbot.check.variant_records import Userland
+from ukl_patchbot.check.variant_records import Initramfs, Userland
 from ukl_patchbot.check.variants import Workspace
 from ukl_patchbot.check.workspace import export_once
 from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import CommandFailed, UserError
 from ukl_patchbot.core.progress import Progress
+
+# Under the workspace's probe/ directory.
+INIT_INITRD = "initramfs.cpio"  # /init and the probe's data files
+DATA_INITRD = "data.cpio"       # the probe's data files only
 
 _Step = Callable[[str, Callable[[], Path], str, Path], "Path | None"]
 
@@ -47,7 +51,9 @@ def build(cfg: Config, ws: Workspace, glibc_ref: str | None, glibc_tree: str | N
     """The probe for each variant: classic /init in an initramfs, the UKL application object.
 
     Classic links the probe against the system's stock glibc; UKL needs the
-    patched glibc first. Returns the artifacts ("initrd", "ukl_archive") and,
+    patched glibc first. Returns the artifacts ("initrd": /init and the probe's
+    data; "data_initrd": only the data, for a variant whose probe is inside
+    vmlinux; "ukl_archive") and,
     for variants whose userland failed to build, a ready failed result: a
     glibc or probe build error fails that variant, it is not a traceback.
     """
@@ -69,9 +75,11 @@ def build(cfg: Config, ws: Workspace, glibc_ref: str | None, glibc_tree: str | N
         progress.finish(name, "ok", time.monotonic() - start)
         return path
 
-    for record in variant_records.RECORDS:
-        if record.name not in wanted:
-            continue
+    records = [r for r in variant_records.RECORDS if r.name in wanted]
+    if any(r.initramfs is Initramfs.DATA_ONLY for r in records):
+        arts["data_initrd"] = uklapp.make_initramfs(None, probe_dir / DATA_INITRD,
+                                                    log_path=out_dir / "initramfs-data.log")
+    for record in records:
         if record.userland is Userland.STOCK_STATIC:
             _stock_probe(record, probe_dir, out_dir, step, arts)
         elif glibc_ref is not None and glibc_tree is not None:
@@ -87,7 +95,7 @@ def _stock_probe(record: variant_records.Variant, probe_dir: Path, out_dir: Path
     init = step(f"probe {name}", lambda: uklapp.compile_probe(
         name, probe_dir / name, log_path=log_path), name, log_path)
     if init is not None:
-        arts["initrd"] = uklapp.make_initramfs(init, probe_dir / "initramfs.cpio",
+        arts["initrd"] = uklapp.make_initramfs(init, probe_dir / INIT_INITRD,
                                                log_path=log_path)
 
 

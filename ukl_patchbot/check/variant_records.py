@@ -3,7 +3,8 @@
 A record says everything the stages need to know about a variant, so no code
 elsewhere asks "is this the UKL one?": the kconfig fragments it is built with
 (under ``kconfigs/``), how its userland is made, what the booted kernel runs
-the probe from (an initramfs, or an archive linked into vmlinux), the
+the probe from (an initramfs, or an archive linked into vmlinux), what its
+initramfs holds (/init and the probe's data files, or only the data), the
 privilege level the probe must report, and its role in a comparison (the
 baseline that tells upstream breakage apart, or the delta under test).
 Adding a variant is adding a record here (and its fragment).
@@ -29,7 +30,14 @@ class Userland(StrEnum):
 
 class Payload(StrEnum):
     INITRD = "initrd"                  # the probe is /init of an initramfs given to QEMU
-    LINKED_ARCHIVE = "linked-archive"  # the probe is inside vmlinux, QEMU gets no initrd
+    LINKED_ARCHIVE = "linked-archive"  # the probe is inside vmlinux
+
+
+class Initramfs(StrEnum):
+    """What the initramfs QEMU boots with holds; both carry the probe's data files."""
+
+    INIT_AND_DATA = "init-and-data"  # /init (the probe) and /probe/...
+    DATA_ONLY = "data-only"          # only /probe/...: no /init, the probe is in vmlinux
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class Variant:
     userland: Userland
     payload: Payload
     expected_cpl: int              # the privilege level the probe must report from the boot
+    initramfs: Initramfs           # what the initramfs it boots with holds
     archive_option: str | None = None  # kconfig option naming the linked archive, if any
 
     @property
@@ -51,9 +60,11 @@ class Variant:
 
 RECORDS: tuple[Variant, ...] = (
     Variant("classic", "classic", Role.BASELINE, ("base.config", "classic.config"),
-            Userland.STOCK_STATIC, Payload.INITRD, expected_cpl=3),
+            Userland.STOCK_STATIC, Payload.INITRD, expected_cpl=3,
+            initramfs=Initramfs.INIT_AND_DATA),
     Variant("ukl", "UKL", Role.DELTA, ("base.config", "ukl.config"),
             Userland.LINKED_APP, Payload.LINKED_ARCHIVE, expected_cpl=0,
+            initramfs=Initramfs.DATA_ONLY,
             archive_option="CONFIG_UKL_ARCHIVE"),
 )
 NAMES: tuple[str, ...] = tuple(v.name for v in RECORDS)

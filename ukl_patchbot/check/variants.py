@@ -2,7 +2,8 @@
 
 A variant is data (`variant_records`): its kconfig fragments, options computed
 at run time (the path of the archive linked into vmlinux) and what it boots
-with (an initramfs, or nothing when the application is inside vmlinux).
+with (an initramfs with /init and the probe's data, or only the data when the
+application is inside vmlinux).
 
 Both variants build in turn in one build directory of the workspace (see
 `Workspace.build_dir`), through ccache under a shared ``CCACHE_BASEDIR``; a
@@ -33,7 +34,7 @@ from ukl_patchbot.check.results import (
     ConfigStatus,
     VariantResult,
 )
-from ukl_patchbot.check.variant_records import Payload
+from ukl_patchbot.check.variant_records import Initramfs
 from ukl_patchbot.core.cache import ContentCache, cache_key, hash_file, hash_files
 from ukl_patchbot.core.progress import Progress
 from ukl_patchbot.core.runner import run
@@ -59,16 +60,21 @@ def fragments_for(kconfig_dir: Path, variant: str) -> tuple[Path, ...]:
 
 
 def spec_for(variant: str, kconfig_dir: Path, *, initrd: Path | None = None,
-             ukl_archive: Path | None = None) -> VariantSpec:
-    """The spec of ``variant``: its record says whether it boots ``initrd`` or links ``ukl_archive``."""
+             data_initrd: Path | None = None, ukl_archive: Path | None = None) -> VariantSpec:
+    """The spec of ``variant``: its record picks what it boots and links.
+
+    ``initrd`` holds /init and the probe's data, ``data_initrd`` only the
+    data (for a variant whose probe is inside vmlinux); ``ukl_archive`` is
+    linked into vmlinux by a variant with an archive option.
+    """
     record = variant_records.get(variant)
     extra: dict[str, str] = {}
     inputs: dict[str, str] = {}
     if record.archive_option is not None and ukl_archive is not None:
         extra[record.archive_option] = kbuild.kconfig_string(str(ukl_archive.resolve()))
         inputs["ukl_archive"] = hash_file(ukl_archive)
-    return VariantSpec(variant, fragments_for(kconfig_dir, variant), extra, inputs,
-                       initrd if record.payload is Payload.INITRD else None)
+    boots = initrd if record.initramfs is Initramfs.INIT_AND_DATA else data_initrd
+    return VariantSpec(variant, fragments_for(kconfig_dir, variant), extra, inputs, boots)
 
 
 @dataclass(frozen=True)

@@ -676,15 +676,23 @@ static void cipher_msg_init(struct cipher_msg *m, unsigned char *plain)
 }
 
 #ifdef PROBE_CLOBBER_XMM
-/* Self-test of the check: a "wrapper" that loses xmm11 must be caught. */
+/* Self-test of the check: "wrappers" that lose xmm11 must be caught. */
 static ssize_t clobbering_write(int fd, const void *buf, size_t len)
 {
 	__asm__ volatile ("pxor %%xmm11, %%xmm11" : : : "xmm11");
 	return write(fd, buf, len);
 }
+
+static ssize_t clobbering_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	__asm__ volatile ("pxor %%xmm11, %%xmm11" : : : "xmm11");
+	return sendmsg(fd, msg, flags);
+}
 #define PIPE_WRITE clobbering_write
+#define ALG_SENDMSG clobbering_sendmsg
 #else
 #define PIPE_WRITE write
+#define ALG_SENDMSG sendmsg
 #endif
 
 /* One call kept by call_keeping_xmm; checks registers, control words, result. */
@@ -715,7 +723,7 @@ static int encrypt_once(int op, struct cipher_msg *m, unsigned char *cipher, int
 {
 	int b;
 
-	if (kept_io((const void *)sendmsg, op, (long)&m->msg, 0, CIPHER_BYTES, i,
+	if (kept_io((const void *)ALG_SENDMSG, op, (long)&m->msg, 0, CIPHER_BYTES, i,
 		    "sendmsg AF_ALG") != 0 ||
 	    kept_io((const void *)read, op, (long)cipher, CIPHER_BYTES, CIPHER_BYTES, i,
 		    "read AF_ALG") != 0)
