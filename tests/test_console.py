@@ -226,3 +226,11 @@ def test_parse_abi_rejects_other_lines() -> None:
     assert console.parse_abi("ukl-probe: abi files ok") is not None
     assert console.parse_abi("ukl-probe: abi files maybe") is None
     assert console.parse_abi("ukl-probe: bench syscall=getppid calls=1 ns_per_call=2") is None
+
+
+def test_real_classic_boot_with_every_abi_check_ok() -> None:
+    a = console.classify(lines("classic-abi-pass.log"), expected_variant="classic")
+    assert a.status == BootStatus.PASS and a.findings == ()
+    assert [(c.name, c.status.value) for c in a.markers.abi] == [
+        (n, "ok") for n in ("files", "fds", "pipe", "memory", "time", "tcp", "fpu", "signals")]
+    assert a.markers.done_status == 0 and a.markers.bench_calls == 1000000

@@ -2,7 +2,8 @@
 
 Slow: one cold kernel build (about 2 minutes on this machine, more when the
 2 cores are shared). The tree is the Linux base tag exported from the test
-mirror (``linux_base_tree``, imported from Debian's source packages).
+mirror (``linux_base_tree``, imported from Debian's source packages). The
+boot runs the real probe with its data files, and every ABI check must pass.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.kernel_helpers import mini_initramfs
-from ukl_patchbot.check import boot, variants
-from ukl_patchbot.check.results import BootStatus, BuildStatus, ConfigStatus, FindingKind
+from ukl_patchbot.check import boot, kbuild, uklapp, variants
+from ukl_patchbot.check.results import AbiStatus, BootStatus, BuildStatus, ConfigStatus, FindingKind
 from ukl_patchbot.core.cache import ContentCache
 from ukl_patchbot.core.progress import Progress
 
@@ -39,7 +40,8 @@ def linux_src(linux_base_tree: Path) -> Path:
 def built(linux_src: Path, tmp_path_factory: pytest.TempPathFactory
           ) -> tuple[variants.VariantResult, Path, ContentCache, variants.Workspace, Recorder]:
     work = tmp_path_factory.mktemp("classic")
-    initrd = mini_initramfs(work / "probe")
+    probe = uklapp.compile_probe("classic", work / "probe")
+    initrd = uklapp.make_initramfs(probe, work / "probe" / "initramfs.cpio")
     spec = variants.spec_for("classic", REPO / "kconfigs", initrd=initrd)
     ws = variants.Workspace(work / "ws", linux_src, work / "ccache")
     images = ContentCache(work / "kernels")
@@ -65,10 +67,27 @@ def test_classic_builds_and_boots_with_the_probe_marker(built) -> None:  # type:
     assert (work / "out" / "boot-classic-1.log").read_text().count("ukl-probe: done status=0") == 1
 
 
+# What the ABI checks need from base.config, resolved by olddefconfig.
+ABI_OPTIONS = ("CONFIG_NET", "CONFIG_INET", "CONFIG_EPOLL", "CONFIG_POSIX_TIMERS",
+               "CONFIG_CRYPTO_USER_API_SKCIPHER", "CONFIG_CRYPTO_SERPENT_SSE2_X86_64")
+
+
+def test_every_abi_check_passes_in_the_booted_kernel(built) -> None:  # type: ignore[no-untyped-def]
+    result, work, _images, _ws, _rec = built
+    final = kbuild.parse_config((work / "out" / "config-classic").read_text())
+    assert {o: final.get(o) for o in ABI_OPTIONS} == dict.fromkeys(ABI_OPTIONS, "y")
+    assert final.get("CONFIG_IPV6", "n") == "n" and final.get("CONFIG_PCI", "n") == "n"
+    a = result.boot.decisive
+    assert a is not None
+    checks = {c.name: c for c in a.markers.abi}
+    assert list(checks) == ["files", "fds", "pipe", "memory", "time", "tcp", "fpu", "signals"]
+    assert {n: c.reason for n, c in checks.items() if c.status is not AbiStatus.OK} == {}
+
+
 def test_repeat_takes_the_image_from_the_cache(built, linux_src: Path) -> None:  # type: ignore[no-untyped-def]
     result, work, images, ws, _rec = built
     spec = variants.spec_for("classic", REPO / "kconfigs",
-                             initrd=work / "probe" / "initramfs-plain.cpio")
+                             initrd=work / "probe" / "initramfs.cpio")
     rec = Recorder()
     _cfg, b = variants.build_variant(linux_src, "tree-base", spec, ws, images,
                                         work / "out2", rec)
