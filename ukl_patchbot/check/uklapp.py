@@ -7,6 +7,9 @@ whose symbols all get the ``ukl_app_`` prefix (so glibc's ``memcpy`` never
 meets the kernel's); glibc's call of ``__ukl_syscall`` is pointed at the
 kernel's ``ukl_syscall_entry``. The kernel links that object into vmlinux
 (``CONFIG_UKL_ARCHIVE``).
+
+The initramfs of either variant carries the probe's data files, generated
+here (`probe_data_files`); classic's holds the probe as ``/init`` too.
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "boot", help="boot a kernel image in QEMU and check the probe's markers",
         description="Serial console to a log, -no-reboot, panic=-1, a hard timeout; KVM only "
         "when it really works. Passes only on the probe's start marker with the expected "
-        "privilege level and its done line.",
+        "privilege level and its done line, with no ABI check failed.",
     )
     p.add_argument("--kernel", type=Path, required=True, help="bzImage")
-    p.add_argument("--initrd", type=Path, help="initramfs (classic: the probe as /init)")
+    p.add_argument("--initrd", type=Path, help="initramfs: the probe as /init and its data files (classic), "
+                   "or only the data files (a variant whose probe is in vmlinux)")
     p.add_argument("--variant", choices=variant_records.NAMES,
                    default=variant_records.with_role(variant_records.Role.BASELINE).name)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
