@@ -38,6 +38,7 @@
  *   ukl-probe: start variant=<classic|ukl> cpl=<0-3> pid=<n> up=<seconds>
  *   ukl-probe: abi <check> ok | ukl-probe: abi <check> FAIL <reason>
  *   ukl-probe: bench syscall=getppid calls=<N> ns_per_call=<float>
+ *   ukl-probe: bench loop=<file_read|tcp_rr> calls=<N> ns_per_op=<float>
  *   ukl-probe: done status=0
  */
 #define _GNU_SOURCE
@@ -47,6 +48,7 @@
 #include <linux/if_alg.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -911,6 +913,77 @@ static int run_abi_checks(void)
 	return failures;
 }
 
+/* -------------------------------------------------------------- bench */
+
+/*
+ * Two loops beside the getppid one, for tests/bench/bench_syscall.py: a
+ * file read (pread of 4 KiB from the data file: the VFS and page cache)
+ * and a loopback request/response (1 byte each way over TCP on
+ * 127.0.0.1, both ends here: the network stack and a wake-up per
+ * message). Blocking sockets, so every recv() is a real wait.
+ */
+#define BENCH_READS 20000
+#define BENCH_ROUND_TRIPS 2000
+
+static void bench_line(const char *name, int n, long long t0)
+{
+	long long t1 = now_ns();
+
+	if (t0 > 0 && t1 > t0)
+		printf("ukl-probe: bench loop=%s calls=%d ns_per_op=%.1f\n",
+		       name, n, (double)(t1 - t0) / n);
+}
+
+static void bench_file_read(void)
+{
+	char path[300], buf[4096];
+	long long t0;
+	int fd, i;
+
+	data_path(path, sizeof(path), DATA_NAME);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return;
+	t0 = now_ns();
+	for (i = 0; i < BENCH_READS; i++)
+		if (pread(fd, buf, sizeof(buf), 0) != sizeof(buf))
+			break;
+	if (i == BENCH_READS)
+		bench_line("file_read", i, t0);
+	close(fd);
+}
+
+static void bench_tcp_rr(void)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(addr);
+	int ls, cs, ss = -1, i = 0, one = 1;
+	long long t0;
+	char c = 'x';
+
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ls = socket(AF_INET, SOCK_STREAM, 0);
+	cs = socket(AF_INET, SOCK_STREAM, 0);
+	if (ls >= 0 && cs >= 0 && bind(ls, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+	    listen(ls, 1) == 0 && getsockname(ls, (struct sockaddr *)&addr, &alen) == 0 &&
+	    connect(cs, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+		ss = accept(ls, NULL, NULL);
+	if (ss >= 0) {
+		setsockopt(cs, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(ss, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		t0 = now_ns();
+		for (i = 0; i < BENCH_ROUND_TRIPS; i++)
+			if (send(cs, &c, 1, 0) != 1 || recv(ss, &c, 1, 0) != 1 ||
+			    send(ss, &c, 1, 0) != 1 || recv(cs, &c, 1, 0) != 1)
+				break;
+		if (i == BENCH_ROUND_TRIPS)
+			bench_line("tcp_rr", i, t0);
+		close(ss);
+	}
+	close(cs);
+	close(ls);
+}
+
 int main(void)
 {
 	static const char msg[] = "ukl-probe: write ok\n";
@@ -966,6 +1039,8 @@ int main(void)
 		return fail("clock_gettime");
 	printf("ukl-probe: bench syscall=getppid calls=%d ns_per_call=%.1f\n",
 	       PROBE_CALLS, (double)(t1 - t0) / PROBE_CALLS);
+	bench_file_read();
+	bench_tcp_rr();
 
 	printf("ukl-probe: done status=0\n");
 	fflush(stdout);
