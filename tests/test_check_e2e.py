@@ -113,6 +113,8 @@ def test_both_variants_pass_with_the_right_privilege_levels(passing) -> None:  #
         a = by[name].boot.decisive
         assert a is not None and a.markers.cpl == cpl and a.markers.variant == name
         assert a.markers.ns_per_call is not None and a.markers.ns_per_call > 0
+        # The whole-ABI checks (files, fds, pipe, memory, time, tcp, fpu, signals) in both.
+        assert a.markers.abi and all(c.status == "ok" for c in a.markers.abi), a.markers.abi
     assert report.syscall_ratio is not None and report.syscall_ratio > 0
     md = (Path(report.out_dir) / "report.md").read_text()
     assert "UKL/classic syscall cost ratio" in md

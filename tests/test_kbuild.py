@@ -47,6 +47,21 @@ def test_dropped_options_notices_changed_strings() -> None:
     assert kbuild.dropped_options(requested, {"CONFIG_UKL_ARCHIVE": '""'})[0].actual == '""'
 
 
+def test_dropped_options_skip_symbols_the_tree_does_not_know(tmp_path: Path) -> None:
+    """A profile shared by two lines names MITIGATION_RETPOLINE (6.9+) and RETPOLINE (older)."""
+    (tmp_path / "arch").mkdir()
+    (tmp_path / "Kconfig").write_text("config RETPOLINE\n\tbool\nmenuconfig NET\n\tbool\n")
+    (tmp_path / "arch" / "Kconfig.debug").write_text("  config X86_KERNEL_IBT\n\tbool\n")
+    known = kbuild.kconfig_symbols(tmp_path)
+    assert known == {"CONFIG_RETPOLINE", "CONFIG_NET", "CONFIG_X86_KERNEL_IBT"}
+    requested = {"realistic.config": {"CONFIG_RETPOLINE": "y", "CONFIG_MITIGATION_RETPOLINE": "y",
+                                      "CONFIG_X86_KERNEL_IBT": "y"}}
+    final = {"CONFIG_RETPOLINE": "y"}
+    assert [d.name for d in kbuild.dropped_options(requested, final, known)] == [
+        "CONFIG_X86_KERNEL_IBT"]  # known and off: still reported
+    assert len(kbuild.dropped_options(requested, final)) == 2  # without the tree: both
+
+
 def test_format_fragment_and_kconfig_string_round_trip() -> None:
     text = kbuild.format_fragment({"CONFIG_X": "y", "CONFIG_Y": "n",
                                    "CONFIG_P": kbuild.kconfig_string('/p/a "b".o')})

@@ -18,7 +18,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -99,12 +99,15 @@ def parse_config(text: str) -> dict[str, str]:
 
 
 def dropped_options(
-    requested: Mapping[str, Mapping[str, str]], final: Mapping[str, str]
+    requested: Mapping[str, Mapping[str, str]], final: Mapping[str, str],
+    known: Container[str] | None = None,
 ) -> tuple[DroppedOption, ...]:
     """Options whose final value differs from what a fragment asked for.
 
     ``requested`` maps fragment name -> its options, in merge order: a later
-    fragment overrides an earlier one, as merge_config.sh does.
+    fragment overrides an earlier one, as merge_config.sh does. Options not
+    in ``known`` (the tree's Kconfig symbols, when given) are skipped: a
+    fragment shared by two Linux lines names some options of one line only.
     """
     wanted: dict[str, tuple[str, str]] = {}
     for frag, opts in requested.items():
@@ -112,10 +115,24 @@ def dropped_options(
             wanted[name] = (value, frag)
     out = []
     for name, (value, frag) in wanted.items():
+        if known is not None and name not in known:
+            continue
         actual = final.get(name, "n")
         if actual != value:
             out.append(DroppedOption(name, value, actual, frag))
     return tuple(sorted(out, key=lambda d: d.name))
+
+
+_SYMBOL_RE = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.MULTILINE)
+
+
+def kconfig_symbols(src: Path) -> frozenset[str]:
+    """Every ``CONFIG_<symbol>`` the Kconfig files of the tree ``src`` define."""
+    names: set[str] = set()
+    for path in src.rglob("Kconfig*"):
+        if path.is_file():
+            names.update(_SYMBOL_RE.findall(path.read_text(errors="replace")))
+    return frozenset(f"CONFIG_{n}" for n in names)
 
 
 def format_fragment(options: Mapping[str, str]) -> str:
@@ -247,7 +264,7 @@ def configure(
                                 _s(log_path), tuple(res.tail[-FIRST_ERRORS:]))
     requested = {str(f): parse_config(f.read_text()) for f in frag_paths}
     final = parse_config((out / ".config").read_text())
-    dropped = dropped_options(requested, final)
+    dropped = dropped_options(requested, final, kconfig_symbols(src) or None)
     status = ConfigStatus.DROPPED if dropped else ConfigStatus.OK
     return ConfigResult(status, names, dropped, time.monotonic() - start, _s(log_path))
 

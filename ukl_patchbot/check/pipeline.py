@@ -148,6 +148,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     progress = progress or Progress()
     started = time.monotonic()
     kbuild.require_tools([*kbuild.BUILD_TOOLS, QEMU, "cpio"], kbuild.BUILD_HEADERS)
+    variants.profile_fragment(cfg.root / "kconfigs", req.profile)  # a bad name fails first
     tag = req.tag or newest_tag(cfg, "linux")
     cfg = cfg.for_tag("linux", tag)  # the tag's line picks the Linux series
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -183,7 +184,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     key = cache_key("check", {"linux": tree_id, "glibc": glibc_tree, "variants": list(req.variants),
                               "src": source_hash(cfg), "gcc": variants.toolchain_id(),
                               "qemu": _qemu_version(), "accel": accel,
-                              "timeout": req.boot_timeout})
+                              "timeout": req.boot_timeout, "profile": req.profile})
     hit = check_cache.get(key) if req.use_cache else None
     cached = _load_cached(hit / "report.json") if hit is not None else None
     if cached is not None:
@@ -223,7 +224,7 @@ def _build_and_boot(cfg: Config, req: CheckRequest, linux: tuple[str, str],
                                       progress)
         specs = tuple(variants.spec_for(v, cfg.root / "kconfigs", initrd=arts.get("initrd"),
                                         data_initrd=arts.get("data_initrd"),
-                                        ukl_archive=arts.get("ukl_archive"))
+                                        ukl_archive=arts.get("ukl_archive"), profile=req.profile)
                       for v in req.variants if v not in failed)
         images = ContentCache(cfg.cache_dir / "kernels")
         done = variants.check_variants(ws.src, tree_id, specs, ws, images, out_dir, progress,
@@ -275,7 +276,8 @@ def plan(cfg: Config, req: CheckRequest) -> list[str]:
     for v in req.variants:
         spec = variants.spec_for(v, cfg.root / "kconfigs",
                                  initrd=ws.root / "probe" / userland.INIT_INITRD,
-                                 data_initrd=ws.root / "probe" / userland.DATA_INITRD)
+                                 data_initrd=ws.root / "probe" / userland.DATA_INITRD,
+                                 profile=req.profile)
         out = ws.build_dir(v)
         frags = list(spec.fragments)
         option = variant_records.get(v).archive_option

@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not answer from a cached check")
     p.add_argument("--boot-timeout", type=float, default=DEFAULT_BOOT_TIMEOUT, metavar="S",
                    help="hard limit per QEMU boot in seconds (default 60)")
+    p.add_argument("--profile", metavar="NAME",
+                   help="also apply kconfigs/profiles/NAME.config to every variant, after "
+                        "base.config (e.g. realistic: closer to a distribution kernel)")
 
 
 @dataclass(frozen=True)
@@ -44,17 +47,20 @@ class CheckRequest:
     retries: int = 1
     use_cache: bool = True
     jobs: int = 2
+    profile: str | None = None  # kconfigs/profiles/<profile>.config on top of base.config
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckRequest:
         """The request the parsed ``patchbot check`` arguments ask for."""
         return cls(tag=args.tag, glibc_tag=args.glibc, out_dir=args.out,
                    variants=tuple(args.variant) if args.variant else variant_records.NAMES,
-                   boot_timeout=args.boot_timeout, use_cache=not args.no_cache)
+                   boot_timeout=args.boot_timeout, use_cache=not args.no_cache,
+                   profile=args.profile)
 
     def reproduce(self, tag: str, glibc_tag: str | None) -> str:
         """``patchbot check`` for this request once its tags are resolved."""
         values = {"tag": tag, "glibc": glibc_tag, "no_cache": not self.use_cache,
+                  "profile": self.profile,
                   "variant": None if tuple(self.variants) == variant_records.NAMES
                   else list(self.variants)}
         return cmdline.reproduce(WORDS, add_arguments, values)

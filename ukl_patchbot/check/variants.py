@@ -36,6 +36,7 @@ from ukl_patchbot.check.results import (
 )
 from ukl_patchbot.check.variant_records import Initramfs
 from ukl_patchbot.core.cache import ContentCache, cache_key, hash_file, hash_files
+from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.core.progress import Progress
 from ukl_patchbot.core.runner import run
 
@@ -59,8 +60,21 @@ def fragments_for(kconfig_dir: Path, variant: str) -> tuple[Path, ...]:
     return tuple(f for f in frags if f.is_file())
 
 
+def profile_fragment(kconfig_dir: Path, profile: str | None) -> Path | None:
+    """``kconfig_dir/profiles/<profile>.config``; a clear error if there is no such profile."""
+    if profile is None:
+        return None
+    path = kconfig_dir / "profiles" / f"{profile}.config"
+    if "/" in profile or not path.is_file():
+        known = sorted(p.stem for p in (kconfig_dir / "profiles").glob("*.config"))
+        raise UserError(f"no kconfig profile {profile!r} ({path} does not exist)",
+                        hint=f"known profiles: {', '.join(known) or 'none'}")
+    return path
+
+
 def spec_for(variant: str, kconfig_dir: Path, *, initrd: Path | None = None,
-             data_initrd: Path | None = None, ukl_archive: Path | None = None) -> VariantSpec:
+             data_initrd: Path | None = None, ukl_archive: Path | None = None,
+             profile: str | None = None) -> VariantSpec:
     """The spec of ``variant``: its record picks what it boots and links.
 
     ``initrd`` holds /init and the probe's data, ``data_initrd`` only the
@@ -74,7 +88,11 @@ def spec_for(variant: str, kconfig_dir: Path, *, initrd: Path | None = None,
         extra[record.archive_option] = kbuild.kconfig_string(str(ukl_archive.resolve()))
         inputs["ukl_archive"] = hash_file(ukl_archive)
     boots = initrd if record.initramfs is Initramfs.INIT_AND_DATA else data_initrd
-    return VariantSpec(variant, fragments_for(kconfig_dir, variant), extra, inputs, boots)
+    frags = list(fragments_for(kconfig_dir, variant))
+    extra_frag = profile_fragment(kconfig_dir, profile)
+    if extra_frag is not None:  # after base.config, before the variant's own fragment
+        frags.insert(1 if frags and frags[0].name == "base.config" else 0, extra_frag)
+    return VariantSpec(variant, tuple(frags), extra, inputs, boots)
 
 
 @dataclass(frozen=True)
