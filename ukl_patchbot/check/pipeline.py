@@ -278,7 +278,7 @@ def plan(cfg: Config, req: CheckRequest) -> list[str]:
                                  initrd=ws.root / "probe" / userland.INIT_INITRD,
                                  data_initrd=ws.root / "probe" / userland.DATA_INITRD,
                                  profile=req.profile)
-        out = ws.build_dir(v)
+        out = ws.build_dir(v, req.profile)
         frags = list(spec.fragments)
         option = variant_records.get(v).archive_option
         if option is not None:

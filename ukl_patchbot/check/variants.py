@@ -52,6 +52,7 @@ class VariantSpec:
     extra: Mapping[str, str] = field(default_factory=dict)  # run-time kconfig options
     extra_inputs: Mapping[str, str] = field(default_factory=dict)  # content hashes behind `extra`
     initrd: Path | None = None
+    profile: str | None = None  # kconfigs/profiles/<profile>.config is among the fragments
 
 
 def fragments_for(kconfig_dir: Path, variant: str) -> tuple[Path, ...]:
@@ -92,7 +93,7 @@ def spec_for(variant: str, kconfig_dir: Path, *, initrd: Path | None = None,
     extra_frag = profile_fragment(kconfig_dir, profile)
     if extra_frag is not None:  # after base.config, before the variant's own fragment
         frags.insert(1 if frags and frags[0].name == "base.config" else 0, extra_frag)
-    return VariantSpec(variant, tuple(frags), extra, inputs, boots)
+    return VariantSpec(variant, tuple(frags), extra, inputs, boots, profile)
 
 
 @dataclass(frozen=True)
@@ -108,20 +109,17 @@ class Workspace:
     ccache_dir: Path | None
     jobs: int = 2
 
-    def build_dir(self, variant: str) -> Path:
-        """One build directory for every variant, reconfigured in turn.
+    def build_dir(self, variant: str, profile: str | None = None) -> Path:
+        """One build directory per variant (and profile), kept from one tag to the next.
 
-        The kernel tracks dependencies per config option, so switching the
-        directory from classic to UKL rebuilds only what the UKL options
-        touch, plus the link. Measured on 6.1.192 with the UKL series: the
-        switch takes 11-16 s (4 objects recompiled); a separate directory
-        for UKL took 78 s even with every object in ccache (host tools,
-        objtool, generated files and links are redone), and a copy of the
-        classic directory 21 s (objtool rebuilds under the new path, which
-        re-runs it on every object). Images are copied to the cache before
-        the next variant reuses the directory.
+        The UKL series changes headers most objects include (uaccess.h,
+        thread_info.h) under CONFIG_UNIKERNEL_LINUX, so switching one
+        directory between classic and UKL recompiled most of the kernel
+        every time (measured on 6.1.170 with the whole-ABI series: 2-3 min
+        for the UKL build after classic, on a loaded machine). Kept apart,
+        each directory rebuilds only what the next tag changes.
         """
-        return self.root / "build" / "kernel"
+        return self.root / "build" / (variant if profile is None else f"{variant}-{profile}")
 
     def benv(self) -> BuildEnv:
         base = Path(os.path.commonpath([self.src.resolve(), self.root.resolve()]))
@@ -162,7 +160,7 @@ def build_variant(
                 BuildResult(BuildStatus.CACHED, 0.0, meta.get("warnings", 0), (),
                             str(hit / "bzImage"), (hit / "bzImage").stat().st_size, None,
                             meta.get("reproduce", "")))
-    out = ws.build_dir(spec.name)
+    out = ws.build_dir(spec.name, spec.profile)
     benv = ws.benv()
     kbuild.discard_if_interrupted(out)
     progress.step(f"config {spec.name}")

@@ -747,24 +747,33 @@ static int pipe_once(const int *p, unsigned char *plain, unsigned char *back, in
 	return memcmp(plain, back, CIPHER_BYTES) == 0 ? 0 : wrong("pipe #%d: bytes differ", i);
 }
 
-/* ~0.3 s of FP arithmetic and system calls; op < 0: no AF_ALG, use pipe ``p``. */
+/*
+ * ~0.3 s of FP arithmetic and system calls; op < 0: no AF_ALG, use pipe ``p``.
+ * The buffers come from malloc: AF_ALG pins the pages it reads into
+ * (get_user_pages), which works on an address space's memory, not on a
+ * UKL application's image or stack (kernel memory; patchsets/README.md).
+ */
 static int fpu_loop(int op, const int *p)
 {
-	static unsigned char plain[CIPHER_BYTES], out[CIPHER_BYTES];
+	unsigned char *plain = malloc(CIPHER_BYTES), *out = malloc(CIPHER_BYTES);
 	struct cipher_msg m;
 	long long end = now_ns() + 300000000LL;
-	int i, b;
+	int i, b, rc = 0;
 
+	if (!plain || !out)
+		return wrong("malloc of %d bytes failed", CIPHER_BYTES);
 	for (b = 0; b < CIPHER_BYTES; b++)
 		plain[b] = (unsigned char)(b % 16);	/* every block is 00..0f */
 	cipher_msg_init(&m, plain);
-	for (i = 0; i < 20 || now_ns() < end; i++) {
+	for (i = 0; rc == 0 && (i < 20 || now_ns() < end); i++) {
 		if (!rounds_upward(i))
-			return wrong("arithmetic #%d no longer rounds upward", i);
-		if ((op >= 0 ? encrypt_once(op, &m, out, i) : pipe_once(p, plain, out, i)) != 0)
-			return -1;
+			rc = wrong("arithmetic #%d no longer rounds upward", i);
+		else if ((op >= 0 ? encrypt_once(op, &m, out, i) : pipe_once(p, plain, out, i)) != 0)
+			rc = -1;
 	}
-	return 0;
+	free(plain);
+	free(out);
+	return rc;
 }
 
 static int check_fpu(void)
