@@ -1,4 +1,4 @@
-"""The realistic kernel configuration (kconfigs/profiles/realistic.config), both variants, real trees.
+"""The realistic kernel configuration (kconfigs/profile-realistic.config), both variants, real trees.
 
 Closer to a distribution kernel than tinyconfig: SMP, PREEMPT, jump labels,
 BLOCK, retpolines and return thunks, kernel IBT. The review's defects that

@@ -73,22 +73,22 @@ def test_profile_goes_after_base_and_before_the_variant_fragment(tmp_path: Path)
     from ukl_patchbot.check import variants
 
     kc = tmp_path / "kconfigs"
-    (kc / "profiles").mkdir(parents=True)
-    for name in ("base.config", "classic.config", "ukl.config", "profiles/realistic.config"):
+    kc.mkdir()
+    for name in ("base.config", "classic.config", "ukl.config", "profile-realistic.config"):
         (kc / name).write_text("# x\n")
     for v in ("classic", "ukl"):
         spec = variants.spec_for(v, kc, profile="realistic")
-        assert [f.name for f in spec.fragments] == ["base.config", "realistic.config", f"{v}.config"]
+        assert [f.name for f in spec.fragments] == ["base.config", "profile-realistic.config",
+                                                    f"{v}.config"]
         assert [f.name for f in variants.spec_for(v, kc).fragments] == ["base.config", f"{v}.config"]
 
 
-@pytest.mark.parametrize("bad", ["nosuch", "../base", "profiles/realistic"])
+@pytest.mark.parametrize("bad", ["nosuch", "../base", "sub/realistic"])
 def test_unknown_profile_is_a_clear_error_naming_the_known_ones(tmp_path: Path, bad: str) -> None:
     from ukl_patchbot.check import variants
     from ukl_patchbot.core.errors import UserError
 
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "realistic.config").write_text("# x\n")
+    (tmp_path / "profile-realistic.config").write_text("# x\n")
     with pytest.raises(UserError) as exc:
         variants.profile_fragment(tmp_path, bad)
     assert repr(bad) in str(exc.value) and "realistic" in (exc.value.hint or "")
@@ -98,7 +98,7 @@ def test_repo_profiles_exist_and_name_real_options() -> None:
     from tests.helpers.gitrepo import REPO_ROOT
     from ukl_patchbot.check import kbuild
 
-    text = (REPO_ROOT / "kconfigs" / "profiles" / "realistic.config").read_text()
+    text = (REPO_ROOT / "kconfigs" / "profile-realistic.config").read_text()
     opts = kbuild.parse_config(text)
     for want in ("CONFIG_BLOCK", "CONFIG_PREEMPT", "CONFIG_X86_KERNEL_IBT", "CONFIG_RETHUNK"):
         assert opts.get(want) == "y"

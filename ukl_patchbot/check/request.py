@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boot-timeout", type=float, default=DEFAULT_BOOT_TIMEOUT, metavar="S",
                    help="hard limit per QEMU boot in seconds (default 60)")
     p.add_argument("--profile", metavar="NAME",
-                   help="also apply kconfigs/profiles/NAME.config to every variant, after "
+                   help="also apply kconfigs/profile-NAME.config to every variant, after "
                         "base.config (e.g. realistic: closer to a distribution kernel)")
 
 
@@ -47,7 +47,7 @@ class CheckRequest:
     retries: int = 1
     use_cache: bool = True
     jobs: int = 2
-    profile: str | None = None  # kconfigs/profiles/<profile>.config on top of base.config
+    profile: str | None = None  # kconfigs/profile-<profile>.config on top of base.config
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckRequest:

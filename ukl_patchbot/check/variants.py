@@ -52,7 +52,7 @@ class VariantSpec:
     extra: Mapping[str, str] = field(default_factory=dict)  # run-time kconfig options
     extra_inputs: Mapping[str, str] = field(default_factory=dict)  # content hashes behind `extra`
     initrd: Path | None = None
-    profile: str | None = None  # kconfigs/profiles/<profile>.config is among the fragments
+    profile: str | None = None  # kconfigs/profile-<profile>.config is among the fragments
 
 
 def fragments_for(kconfig_dir: Path, variant: str) -> tuple[Path, ...]:
@@ -62,12 +62,16 @@ def fragments_for(kconfig_dir: Path, variant: str) -> tuple[Path, ...]:
 
 
 def profile_fragment(kconfig_dir: Path, profile: str | None) -> Path | None:
-    """``kconfig_dir/profiles/<profile>.config``; a clear error if there is no such profile."""
+    """``kconfig_dir/profile-<profile>.config``; a clear error if there is no such profile.
+
+    Flat beside the other fragments: a pull request's kconfigs are read one
+    level deep (dispatch/prsource.py).
+    """
     if profile is None:
         return None
-    path = kconfig_dir / "profiles" / f"{profile}.config"
+    path = kconfig_dir / f"profile-{profile}.config"
     if "/" in profile or not path.is_file():
-        known = sorted(p.stem for p in (kconfig_dir / "profiles").glob("*.config"))
+        known = sorted(p.stem.removeprefix("profile-") for p in kconfig_dir.glob("profile-*.config"))
         raise UserError(f"no kconfig profile {profile!r} ({path} does not exist)",
                         hint=f"known profiles: {', '.join(known) or 'none'}")
     return path
