@@ -23,6 +23,8 @@ from ukl_patchbot.check.report import (
     Verdict,
 )
 from ukl_patchbot.check.results import (
+    AppResult,
+    AppStatus,
     BootAttempt,
     BootResult,
     BootStatus,
@@ -93,12 +95,28 @@ REBASE_OK = rebase_ok()
 
 
 def make(variants: tuple[VariantResult, ...], rebase: RebaseSummary | None = REBASE_OK,
-         tag: str = "v6.1.192") -> CheckReport:
-    verdict, attribution, text = cr.attribute(variants, rebase, tag)
+         tag: str = "v6.1.192", apps: tuple[AppResult, ...] = ()) -> CheckReport:
+    verdict, attribution, text = cr.attribute_apps(cr.attribute(variants, rebase, tag), apps)
     return CheckReport(
         "linux", tag, verdict, attribution, text, variants, rebase, "glibc-2.36",
         "0123456789abcdef0123456789abcdef01234567", cr.syscall_ratio(variants),
-        f"patchbot check {tag} --glibc glibc-2.36 --out out", "out", 187.0, False, "tcg")
+        f"patchbot check {tag} --glibc glibc-2.36 --out out", "out", 187.0, False, "tcg",
+        apps=apps)
+
+
+def app(variant: str, status: AppStatus, detail: str = "", **kw: object) -> AppResult:
+    """nginx in ``variant``; a pass answered after 4.2 s, with a freshly built kernel."""
+    fields: dict[str, object] = {
+        "version": "1.22.1-9+deb12u9", "program_seconds": 95.0,
+        "kernel": build_ok(variant, 1300000, 140.0),
+        "answer_after": 4.2 if status is AppStatus.PASS else None, "attempts": 1,
+        "log_path": f"out/app-nginx/boot-nginx-{variant}-1.log",
+        "reproduce": f"qemu-system-x86_64 -kernel {variant} -netdev user,id=net0"}
+    fields.update(kw)
+    return AppResult("nginx", variant, status, detail=detail, **fields)  # type: ignore[arg-type]
+
+
+APP_OK = "answered 200 with the 200000-byte document, byte for byte"
 
 
 CASES = {
@@ -126,6 +144,14 @@ CASES = {
         "ukl", CONFIG_OK, build_ok("ukl", 1503232, 0.0, BuildStatus.CACHED),
         boot_of(attempt_from_log("timeout-hang.log", "ukl", timed_out=True),
                 attempt_from_log("timeout-hang.log", "ukl", timed_out=True))))),
+    "app-pass": lambda: make((classic_pass(), ukl_pass()), apps=(
+        app("classic", AppStatus.PASS, APP_OK),
+        app("ukl", AppStatus.PASS, APP_OK, program_seconds=None))),
+    "app-ukl-no-answer": lambda: make((classic_pass(), ukl_pass()), apps=(
+        app("classic", AppStatus.PASS, APP_OK),
+        app("ukl", AppStatus.NO_ANSWER, "no answer within 90 s (last try: RemoteDisconnected)",
+            attempts=2, tail=("[    2.1] ukl: starting the application",
+                              "nginx: [emerg] socket() 0.0.0.0:80 failed (38: ENOSYS)")))),
     "rebase-conflict": lambda: make((), RebaseSummary(
         "linux", "v6.1.170", "v6.1.192", False,
         (PatchRow("0001-x86-add-CONFIG_UNIKERNEL_LINUX.patch", "clean"),
@@ -161,6 +187,32 @@ def test_attribution_cases() -> None:
     only_classic = make((VariantResult("classic", CONFIG_OK, build_ok("classic", 1),
                                        BootResult(BootStatus.FAIL)), ukl_pass()))
     assert only_classic.attribution == Attribution.CLASSIC_ONLY
+
+
+def test_the_real_program_fails_a_passing_check_and_is_blamed_by_variant() -> None:
+    assert CASES["app-pass"]().verdict == Verdict.PASS
+    ukl = CASES["app-ukl-no-answer"]()
+    assert ukl.verdict == Verdict.FAIL and ukl.attribution == Attribution.UKL_DELTA
+    assert "nginx" in ukl.attribution_text and "UKL" in ukl.attribution_text
+    both = make((classic_pass(), ukl_pass()), apps=(
+        app("classic", AppStatus.BUILD_FAILED, "kernel: error"),
+        app("ukl", AppStatus.NO_ANSWER)))
+    assert both.verdict == Verdict.FAIL and both.attribution == Attribution.UPSTREAM_OR_INFRA
+    # A program skipped because its variant failed adds nothing to the variant's own verdict.
+    skipped = make((classic_pass(), VariantResult(
+        "ukl", CONFIG_OK, BuildResult(BuildStatus.FAILED, 1.0, 0, ("error: x",)),
+        BootResult(BootStatus.SKIPPED))), apps=(app("classic", AppStatus.PASS, APP_OK),
+                                                app("ukl", AppStatus.SKIPPED)))
+    assert skipped.attribution == Attribution.UKL_DELTA and "probe" not in skipped.attribution_text
+
+
+def test_markdown_shows_the_real_program() -> None:
+    text = cr.render_markdown(CASES["app-ukl-no-answer"]())
+    assert "| nginx | ukl | `1.22.1-9+deb12u9` |" in text and "**no-answer**" in text
+    assert "[emerg] socket()" in text  # the console of the failed boot is quoted
+    assert "nginx in ukl: boot by hand" in text
+    assert "nginx in ukl no-answer" in cr.title(CASES["app-ukl-no-answer"]())
+    assert "nginx" not in cr.render_markdown(CASES["all-pass"]())
 
 
 def test_userland_failure_blames_the_build_not_the_config() -> None:

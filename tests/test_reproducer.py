@@ -28,6 +28,14 @@ def test_check_reproducer_round_trips_through_the_cli() -> None:
         "v6.1.192", "glibc-2.36-9", ("ukl",), False)
 
 
+def test_app_option_round_trips_and_is_off_by_default() -> None:
+    req = CheckRequest(tag="v6.1.192", app="nginx")
+    line = req.reproduce("v6.1.192", None)
+    assert line == "patchbot check v6.1.192 --app nginx"
+    assert CheckRequest.from_args(parse(line)).app == "nginx"
+    assert CheckRequest.from_args(parse("patchbot check v6.1.192")).app is None
+
+
 def test_defaults_are_left_out() -> None:
     assert CheckRequest().reproduce("v6.1.170", None) == "patchbot check v6.1.170"
     assert upstream_request.reproduce_sync() == "patchbot upstream sync"

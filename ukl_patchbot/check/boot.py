@@ -62,15 +62,19 @@ def qemu_argv(
     accel: str,
     append: Sequence[str] = (),
     memory: str = "256M",
+    devices: Sequence[str] = (),
 ) -> list[str]:
-    """The QEMU command line for one boot (serial console on stdout)."""
+    """The QEMU command line for one boot (serial console on stdout).
+
+    ``devices`` are further QEMU options (a NIC and its network backend).
+    """
     cpu = ["-cpu", "host"] if accel == "kvm" else []
     argv = [QEMU, "-accel", accel, *cpu, "-m", memory, "-smp", "1", "-nodefaults",
             "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
             "-kernel", str(kernel)]
     if initrd is not None:
         argv += ["-initrd", str(initrd)]
-    argv += ["-append", " ".join([*BASE_APPEND, *append])]
+    argv += [*devices, "-append", " ".join([*BASE_APPEND, *append])]
     return argv
 
 

@@ -21,7 +21,7 @@ from ukl_patchbot.check import report as cr
 from ukl_patchbot.check.boot import QEMU, detect_accel
 from ukl_patchbot.check.report import CheckReport, PatchRow, RebaseSummary, Verdict
 from ukl_patchbot.check.request import CheckRequest
-from ukl_patchbot.check.results import VariantResult
+from ukl_patchbot.check.results import AppResult, VariantResult
 from ukl_patchbot.check.workspace import check_workspace, export_once
 from ukl_patchbot.core import cmdline
 from ukl_patchbot.core.cache import ContentCache, cache_key, hash_files
@@ -184,20 +184,21 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     key = cache_key("check", {"linux": tree_id, "glibc": glibc_tree, "variants": list(req.variants),
                               "src": source_hash(cfg), "gcc": variants.toolchain_id(),
                               "qemu": _qemu_version(), "accel": accel,
-                              "timeout": req.boot_timeout, "profile": req.profile})
+                              "timeout": req.boot_timeout, "profile": req.profile,
+                              "app": req.app})
     hit = check_cache.get(key) if req.use_cache else None
     cached = _load_cached(hit / "report.json") if hit is not None else None
     if cached is not None:
         progress.finish("check", "answered from cache", time.monotonic() - started)
         return finish(replace(cached, from_cache=True, rebase=linux_sum, reproduce=repro))
 
-    results = _build_and_boot(cfg, req, (linux_rep.applied_ref, tree_id),
-                              (glibc_ref, glibc_tree), out_dir, progress)
-    verdict, attribution, text = cr.attribute(results, linux_sum, tag)
+    results, apps = _build_and_boot(cfg, req, (linux_rep.applied_ref, tree_id),
+                                    (glibc_ref, glibc_tree), out_dir, progress)
+    verdict, attribution, text = cr.attribute_apps(cr.attribute(results, linux_sum, tag), apps)
     notes = _explain_build_errors(cfg, tag, linux_rep.old_base, results)
     report = finish(CheckReport("linux", tag, verdict, attribution, text, results, linux_sum,
                                 glibc_tag, tree_id, cr.syscall_ratio(results), repro,
-                                accel=accel, notes=tuple(notes)))
+                                accel=accel, notes=tuple(notes), apps=apps))
     if report.verdict != Verdict.ERROR:
         with check_cache.put(key) as stage:
             (stage / "report.json").write_text(cr.render_json(report))
@@ -206,11 +207,12 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
 
 def _build_and_boot(cfg: Config, req: CheckRequest, linux: tuple[str, str],
                     glibc: tuple[str | None, str | None], out_dir: Path, progress: Progress
-                    ) -> tuple[VariantResult, ...]:
+                    ) -> tuple[tuple[VariantResult, ...], tuple[AppResult, ...]]:
     """Export the rebased tree, build each variant's userland, then build and boot the kernels.
 
     ``linux`` and ``glibc`` are (applied ref, tree id) of the rebased trees.
-    The results come in the order of ``req.variants``.
+    The results come in the order of ``req.variants``; then, with ``req.app``,
+    the real program's result in each of them.
     """
     from ukl_patchbot.check import workspace
 
@@ -229,8 +231,16 @@ def _build_and_boot(cfg: Config, req: CheckRequest, linux: tuple[str, str],
         images = ContentCache(cfg.cache_dir / "kernels")
         done = variants.check_variants(ws.src, tree_id, specs, ws, images, out_dir, progress,
                                        boot_timeout=req.boot_timeout, retries=req.retries)
-    by_name = {v.variant: v for v in done} | failed
-    return tuple(by_name[v] for v in req.variants)
+        by_name = {v.variant: v for v in done} | failed
+        results = tuple(by_name[v] for v in req.variants)
+        apps: tuple[AppResult, ...] = ()
+        if req.app is not None:
+            from ukl_patchbot.check.apps import stage
+
+            inputs = stage.StageInputs(cfg.root / "kconfigs", cfg.cache_dir, tree_id, glibc_tree,
+                                       max(req.boot_timeout, stage.DEFAULT_TIMEOUT), req.retries)
+            apps = stage.run_stage(req.app, ws, results, inputs, out_dir, progress)
+    return results, apps
 
 
 def _explain_build_errors(cfg: Config, tag: str, old_base: str,

@@ -20,6 +20,8 @@ from ukl_patchbot.check import variant_records
 from ukl_patchbot.check.results import (
     AbiCheck,
     AbiStatus,
+    AppResult,
+    AppStatus,
     BootAttempt,
     BootResult,
     BootStatus,
@@ -91,6 +93,7 @@ class CheckReport:
     accel: str | None = None
     schema: int = SCHEMA_VERSION
     notes: tuple[str, ...] = field(default_factory=tuple)
+    apps: tuple[AppResult, ...] = ()  # a real program in each variant (`check --app`)
 
     def variant(self, name: str) -> VariantResult | None:
         return next((v for v in self.variants if v.variant == name), None)
@@ -148,6 +151,33 @@ def attribute(
     step = failed[0].failed_step
     return (Verdict.FAIL, Attribution.UKL_DELTA,
             f"{b} passes but {d} fails ({step}): the {d} delta needs work on {tag}")
+
+
+def attribute_apps(judged: tuple[Verdict, Attribution, str], apps: Iterable[AppResult]
+                   ) -> tuple[Verdict, Attribution, str]:
+    """The verdict of `attribute` once the real program has run in the variants.
+
+    A program that fails where its variant passed the probe fails the check:
+    in the baseline, the program or its kernel fragment is at fault (the same
+    program fails on stock Linux); only in the delta, the delta is.
+    """
+    verdict, attribution, text = judged
+    failed = [a for a in apps if not a.ok and a.status != AppStatus.SKIPPED]
+    if verdict != Verdict.PASS or not failed:
+        return verdict, attribution, text
+    base_rec = variant_records.with_role(Role.BASELINE)
+    delta_rec = variant_records.with_role(Role.DELTA)
+    by = {a.variant: a for a in failed}
+    if base_rec.name in by:
+        a = by[base_rec.name]
+        return (Verdict.FAIL, Attribution.UPSTREAM_OR_INFRA,
+                f"the probe passes but {a.app} fails in {base_rec.label} too ({a.status.value}): "
+                f"look at the program's recipe or its kernel fragment, not the {delta_rec.label} "
+                "delta")
+    a = failed[0]
+    return (Verdict.FAIL, Attribution.UKL_DELTA,
+            f"the probe passes and {a.app} runs in {base_rec.label}, but not in "
+            f"{variant_records.get(a.variant).label} ({a.status.value}): the delta needs work")
 
 
 # ---------------------------------------------------------------- JSON
@@ -263,7 +293,9 @@ def render_markdown(report: CheckReport) -> str:
     out += [" · ".join(_facts(report)), "", f"**Attribution:** {report.attribution_text}", ""]
     out += _variant_table(report)
     out += _abi_table(report)
+    out += _app_table(report.apps)
     problems = [line for v in report.variants for line in _variant_problems(v)]
+    problems += [line for a in report.apps for line in _app_problems(a)]
     if problems:
         out += ["### Findings", "", *problems, ""]
     if report.rebase is not None:
@@ -339,6 +371,30 @@ def _abi_table(report: CheckReport) -> list[str]:
     return out
 
 
+def _app_table(apps: tuple[AppResult, ...]) -> list[str]:
+    if not apps:
+        return []
+    out = ["| program | variant | version | program build | kernel | result | answered after |",
+           "|---|---|---|---|---|---|---|"]
+    for a in apps:
+        prog = "cached" if a.program_seconds is None else _dur(a.program_seconds)
+        if a.status == AppStatus.BUILD_FAILED and not a.kernel.log_path:
+            prog = "**failed**"
+        result = a.status.value if a.ok else f"**{a.status.value}**"
+        out.append(f"| {a.app} | {a.variant} | `{a.version or '–'}` | {prog} | "
+                   f"{_build_cell(a.kernel)} | {result} | {_dur(a.answer_after)} |")
+    return [*out, ""]
+
+
+def _app_problems(a: AppResult) -> list[str]:
+    if a.ok or a.status == AppStatus.SKIPPED:
+        return []
+    out = [f"- **{a.app}** in **{a.variant}**: {a.detail}"]
+    if a.tail:
+        out += ["", *("  " + x for x in fence(a.tail))]
+    return out
+
+
 def _variant_problems(v: VariantResult) -> list[str]:
     problems = [f"- **{v.variant}** config: `{d.name}` asked `{d.requested}` by "
                 f"`{d.fragment}`, got `{d.actual}` (a dependency is missing)"
@@ -377,11 +433,16 @@ def _reproduce_section(report: CheckReport) -> list[str]:
                     *fence([v.build.reproduce, v.boot.reproduce] if v.boot.reproduce
                            else [v.build.reproduce]),
                     "", "</details>", ""]
+    for a in report.apps:
+        if not a.ok and a.reproduce:
+            out += [f"<details><summary>{a.app} in {a.variant}: boot by hand</summary>", "",
+                    *fence([a.reproduce]), "", "</details>", ""]
     return out
 
 
 def title(report: CheckReport) -> str:
     """One line for a check run title or a terminal summary."""
     parts = [f"{v.variant} {'ok' if v.ok else f'{v.failed_step} failed'}" for v in report.variants]
+    parts += [f"{a.app} in {a.variant} {a.status.value}" for a in report.apps]
     head = f"{report.component} {report.tag}: {report.verdict.value}"
     return head + (" (" + ", ".join(parts) + ")" if parts else "")

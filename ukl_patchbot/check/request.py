@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ukl_patchbot.check import variant_records
+from ukl_patchbot.check.apps import recipes
 from ukl_patchbot.core import cmdline
 
 DEFAULT_BOOT_TIMEOUT = 60.0
@@ -33,6 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", metavar="NAME",
                    help="also apply kconfigs/profile-NAME.config to every variant, after "
                         "base.config (e.g. realistic: closer to a distribution kernel)")
+    p.add_argument("--app", choices=recipes.NAMES, metavar="PROGRAM",
+                   help="also boot this real program as the app of every variant that passed "
+                        f"and request a document from it ({', '.join(recipes.NAMES)}; "
+                        "default: none, the probe only)")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class CheckRequest:
     use_cache: bool = True
     jobs: int = 2
     profile: str | None = None  # kconfigs/profile-<profile>.config on top of base.config
+    app: str | None = None  # a real program (`apps.recipes`) to run after the probe
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckRequest:
@@ -55,12 +61,12 @@ class CheckRequest:
         return cls(tag=args.tag, glibc_tag=args.glibc, out_dir=args.out,
                    variants=tuple(args.variant) if args.variant else variant_records.NAMES,
                    boot_timeout=args.boot_timeout, use_cache=not args.no_cache,
-                   profile=args.profile)
+                   profile=args.profile, app=args.app)
 
     def reproduce(self, tag: str, glibc_tag: str | None) -> str:
         """``patchbot check`` for this request once its tags are resolved."""
         values = {"tag": tag, "glibc": glibc_tag, "no_cache": not self.use_cache,
-                  "profile": self.profile,
+                  "profile": self.profile, "app": self.app,
                   "variant": None if tuple(self.variants) == variant_records.NAMES
                   else list(self.variants)}
         return cmdline.reproduce(WORDS, add_arguments, values)

@@ -216,3 +216,37 @@ class VariantResult:
         if self.boot.status not in (BootStatus.PASS, BootStatus.SKIPPED):
             return "boot"
         return None if self.ok else "config"
+
+
+# ---------------------------------------------------------------- a real program as the app
+
+
+class AppStatus(StrEnum):
+    PASS = "pass"  # it answered the request with the expected document, byte for byte
+    FAIL = "fail"  # it answered, wrongly (HTTP status or body)
+    NO_ANSWER = "no-answer"  # no answer before the deadline (did not start, died, no network)
+    QEMU_ERROR = "qemu-error"  # QEMU itself did not start or died before the kernel ran
+    BUILD_FAILED = "build-failed"  # the program, its UKL link or the kernel did not build
+    SKIPPED = "skipped"  # the variant itself failed, so its program was not tried
+
+
+@dataclass(frozen=True)
+class AppResult:
+    """One real program booted in one variant and judged by a request it answers."""
+
+    app: str
+    variant: str
+    status: AppStatus
+    version: str = ""  # the source package version it was built from
+    detail: str = ""  # one line: what it answered, or what failed first
+    program_seconds: float | None = None  # building the program; None when taken from the cache
+    kernel: BuildResult = field(default_factory=lambda: BuildResult(BuildStatus.SKIPPED))
+    answer_after: float | None = None  # seconds from QEMU start to the correct answer
+    attempts: int = 0
+    log_path: str | None = None
+    reproduce: str = ""
+    tail: tuple[str, ...] = ()  # the console's last lines when it did not pass
+
+    @property
+    def ok(self) -> bool:
+        return self.status == AppStatus.PASS

@@ -29,6 +29,10 @@ APP_PREFIX = "ukl_app_"
 GLIBC_SYSCALL_SYMBOL = "__ukl_syscall"
 KERNEL_SYSCALL_ENTRY = "ukl_syscall_entry"
 PROBE_SOURCE = Path(__file__).parent / "probe" / "probe.c"
+# How UKL application code is compiled (the probe and real programs alike): it
+# runs in kernel mode, where an interrupt uses the stack below %rsp, so no
+# red zone; the kernel's stack protector canary is not glibc's.
+UKL_APP_CFLAGS = ("-mno-red-zone", "-fno-stack-protector")
 
 SECTION_PREFIX = ".ukl"
 
@@ -78,7 +82,7 @@ def compile_probe(
         raise UserError("the UKL probe needs a UKL glibc build")
     out = out_dir / f"probe-{variant}.o"
     runner.run(
-        [*common, "-mno-red-zone", "-fno-stack-protector", "-c", "-o", out, source],
+        [*common, *UKL_APP_CFLAGS, "-c", "-o", out, source],
         log_path=log_path, timeout=300, check=True,
     )
     return out
