@@ -51,6 +51,11 @@ def test_plan_lists_the_exact_commands(tmp_path: Path) -> None:
     assert "qemu-system-x86_64" in text and "-no-reboot" in text and "panic=-1" in text
     assert not (tmp_path / "cache").exists()  # a dry run writes nothing
     assert "probe/data.bin" in text and "-initrd" in text and "initramfs.cpio" in text
+    assert "nginx" not in text
+    app = "\n".join(pipeline.plan(cfg, pipeline.CheckRequest(tag="v6.1.192", variants=("classic",),
+                                                             app="nginx")))
+    assert "apt-get source nginx" in app and "kconfigs/net.config" in app
+    assert not (tmp_path / "cache").exists()
 
 
 def test_plan_boots_ukl_with_the_data_only_initramfs(tmp_path: Path) -> None:

@@ -298,4 +298,12 @@ def plan(cfg: Config, req: CheckRequest) -> list[str]:
             lines.append(cmdline.shell_line(argv, cwd=out, env=env))
         lines.append(cmdline.shell_line(kbuild.build_command(ws.src, out, benv), cwd=out, env=env))
         lines.append(cmdline.shell_line(qemu_argv(out / kbuild.IMAGE_REL, spec.initrd, accel="tcg")))
+    if req.app is not None:
+        from ukl_patchbot.check.apps import recipes
+
+        recipe = recipes.get(req.app)
+        lines.append(f"# then {recipe.name}: apt-get source {recipe.source_package} (deb-src "
+                     f"derived from /etc/apt), build it per variant, rebuild each kernel with "
+                     f"kconfigs/{recipe.kconfig_fragment}, boot it with a NIC and "
+                     f"GET {recipe.url_path} from the host")
     return lines
