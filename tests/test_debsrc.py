@@ -161,7 +161,17 @@ def test_a_version_the_archive_does_not_serve_falls_back_to_the_next(tmp_path: P
                                log_path=tmp_path / "fetch.log")
     assert tree.version == "1.0"
     assert (tree.path / "hello.c").read_text() == "/* one */\n"
-    assert not list((tmp_path / "cache" / "src").glob(".*"))  # no half-written entry left
+    assert not [p for p in (tmp_path / "cache" / "src").glob(".*")
+                if not p.name.startswith(".unserved-")]  # no half-written entry left
+    # Asked again with the same lists: the unserved version is not tried again.
+    again = debsrc.fetch_source("hello-src", tmp_path / "cache", etc=etc,
+                                log_path=tmp_path / "again.log")
+    assert again.version == "1.0" and again.fetch_seconds == 0.0
+    assert not (tmp_path / "again.log").exists()  # no update, no download
+    # After the lists are fetched again, it is tried again (the archive may serve it now).
+    archive.add("hello-src", "2.0", {"hello.c": "/* two */\n"})
+    fresh = debsrc.fetch_source("hello-src", tmp_path / "cache", etc=etc, refresh=True)
+    assert fresh.version == "2.0"
 
 
 def test_a_tampered_file_is_refused(tmp_path: Path) -> None:

@@ -243,15 +243,22 @@ class PrivateApt:
         ]
         _write_atomic(self.config, "\n".join(conf))
 
+    @property
+    def stamp(self) -> Path:
+        """Touched after each successful update (apt may date list files by the server's clock)."""
+        return self.root / "lists-updated"
+
     def lists_age(self) -> float | None:
         """Seconds since the private package lists were fetched; None if never."""
-        stamps = [p.stat().st_mtime for p in self.lists.glob("*Sources*")]
-        return time.time() - max(stamps) if stamps else None
+        if not self.stamp.is_file() or not list(self.lists.glob("*Sources*")):
+            return None
+        return time.time() - self.stamp.stat().st_mtime
 
     def update(self, *, log_path: Path | None = None) -> None:
         """``apt-get update`` of the private lists (the archive's signature is checked)."""
         run(["apt-get", "update", "-q"], extra_env=self.env(), log_path=log_path, timeout=1800,
             check=True)
+        _write_atomic(self.stamp, time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
 
     def source_versions(self, package: str) -> list[str]:
         """The versions of source ``package`` the private lists offer, newest first."""
@@ -310,15 +317,26 @@ def fetch_source(package: str, cache: Path, *, etc: Path = SYSTEM_APT_ETC,
     if not versions:
         raise UserError(f"the machine's archives offer no source package {package!r}",
                         hint=f"check the suites in {etc}/sources.list.d/")
+    # Versions the archive would not serve since the lists were fetched: not
+    # asked again until the next update, so a cached older version is free.
+    unserved_file = cache / "src" / f".unserved-{package}"
+    stale = not unserved_file.is_file() or (
+        apt.stamp.is_file() and unserved_file.stat().st_mtime < apt.stamp.stat().st_mtime)
+    unserved = set() if stale else set(unserved_file.read_text().split())
     failures: list[str] = []
     for version in versions:
         final = cache / "src" / f"{package}_{version.replace(':', '%3a')}"
         if (final / "DONE").is_file():
             return SourceTree(package, version, final / "tree", next(final.glob("*.dsc")))
+        if version in unserved:
+            failures.append(f"{version}: not served (earlier attempt)")
+            continue
         try:
             files = _download_and_unpack(apt, package, version, final, log_path)
         except CommandFailed as exc:
             failures.append(f"{version}: {exc.tail.splitlines()[-1] if exc.tail else exc}")
+            unserved.add(version)
+            _write_atomic(unserved_file, "".join(f"{v}\n" for v in sorted(unserved)))
             continue
         took = time.monotonic() - start
         dsc = next(final.glob("*.dsc"))
