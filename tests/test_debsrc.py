@@ -44,6 +44,7 @@ ONE_LINE = """\
 deb [arch=amd64 signed-by=/etc/apt/keyrings/c.asc] http://mirror-c.example.org/debian stable main
 deb-src [signed-by=/etc/apt/keyrings/c.asc] http://mirror-c.example.org/debian stable main
 deb [trusted=yes] file:/srv/flat ./
+deb cdrom:[Debian GNU/Linux 12 _Bookworm_]/ bookworm main
 """
 
 
@@ -65,7 +66,7 @@ def test_deb822_gives_one_entry_per_uri_and_suite_and_skips_disabled() -> None:
 
 def test_one_line_form_with_options() -> None:
     entries = debsrc.parse_one_line(ONE_LINE, "sources.list")
-    assert [e.types for e in entries] == [("deb",), ("deb-src",), ("deb",)]
+    assert [e.types for e in entries] == [("deb",), ("deb-src",), ("deb",), ("deb",)]
     assert dict(entries[0].options) == {"Architectures": "amd64",
                                         "Signed-By": "/etc/apt/keyrings/c.asc"}
     assert entries[2].uri == "file:/srv/flat" and entries[2].suite == "./"
@@ -88,6 +89,7 @@ def test_derivation_turns_every_archive_into_one_source_entry(tmp_path: Path) ->
     assert keys.count(("http://mirror-c.example.org/debian", "stable")) == 1
     assert ("http://security-b.example.org/debian-security", "stable-security") in keys
     assert ("http://off.example.org/debian", "stable") not in keys  # Enabled: no
+    assert not [e for e in derived if e.uri.startswith("cdrom:")]
     assert len(derived) == 5
 
 

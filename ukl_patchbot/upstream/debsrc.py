@@ -163,10 +163,12 @@ def derive_deb_src(entries: Iterable[SourceEntry]) -> list[SourceEntry]:
 
     A binary entry and an existing source entry of the same archive give one
     source entry; entries with no components (flat repositories) are kept
-    as they are.
+    as they are; installation media (``cdrom:``) are left out.
     """
     seen: dict[tuple[str, str, tuple[str, ...]], SourceEntry] = {}
     for e in entries:
+        if e.uri.startswith("cdrom:"):
+            continue  # an installation medium: apt-get update would fail on it
         if e.key() not in seen:
             seen[e.key()] = SourceEntry(("deb-src",), e.uri, e.suite, e.components, e.options,
                                         e.origin)
