@@ -218,3 +218,21 @@ def test_unreadable_cached_report_is_a_miss(tmp_path: Path) -> None:
     old = tmp_path / "old.json"
     old.write_text(good.read_text().replace('"schema": 1', '"schema": 0'))
     assert pipeline._load_cached(old) is None
+
+
+def test_the_check_cache_key_covers_the_programs_files(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from ukl_patchbot.check.apps import recipes
+
+    assert pipeline._app_inputs(None) is None
+    first = pipeline._app_inputs("nginx")
+    assert first is not None and first["name"] == "nginx"
+    # Its config edited: a cached check must not answer for it.
+    data = tmp_path / "nginx"
+    data.mkdir()
+    for f in recipes.NGINX.data_dir.iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(recipes, "DATA_DIR", tmp_path)
+    assert pipeline._app_inputs("nginx") == first
+    (data / "nginx.conf").write_text((data / "nginx.conf").read_text() + "# edited\n")
+    assert pipeline._app_inputs("nginx") != first

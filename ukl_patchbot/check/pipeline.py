@@ -143,6 +143,19 @@ def _needs_glibc(names: tuple[str, ...]) -> bool:
     return any(variant_records.get(v).needs_glibc_series for v in names)
 
 
+def _app_inputs(app: str | None) -> dict[str, str] | None:
+    """The real program's name and its files (config, users), for the check's cache key.
+
+    The files have no source suffix, so `source_hash` does not see them.
+    """
+    if app is None:
+        return None
+    from ukl_patchbot.check.apps import recipes
+
+    d = recipes.get(app).data_dir
+    return {"name": app, "files": hash_files({p.name: p for p in d.iterdir() if p.is_file()})}
+
+
 def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = None) -> CheckReport:
     """Rebase, build, boot and report one upstream tag. Failures are in the report."""
     progress = progress or Progress()
@@ -185,7 +198,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
                               "src": source_hash(cfg), "gcc": variants.toolchain_id(),
                               "qemu": _qemu_version(), "accel": accel,
                               "timeout": req.boot_timeout, "profile": req.profile,
-                              "app": req.app})
+                              "app": _app_inputs(req.app)})
     hit = check_cache.get(key) if req.use_cache else None
     cached = _load_cached(hit / "report.json") if hit is not None else None
     if cached is not None:
