@@ -236,3 +236,63 @@ def test_the_check_cache_key_covers_the_programs_files(tmp_path: Path,
     assert pipeline._app_inputs("nginx") == first
     (data / "nginx.conf").write_text((data / "nginx.conf").read_text() + "# edited\n")
     assert pipeline._app_inputs("nginx") != first
+
+
+def test_build_and_boot_runs_the_app_stage_only_when_asked(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wiring of `--app`: after the variants, in the held workspace, with their results."""
+    import contextlib
+
+    from ukl_patchbot.check import userland, variants, workspace
+    from ukl_patchbot.check.apps import stage
+    from ukl_patchbot.check.results import (
+        AppResult,
+        AppStatus,
+        BootResult,
+        BootStatus,
+        BuildResult,
+        BuildStatus,
+        ConfigResult,
+        ConfigStatus,
+        VariantResult,
+    )
+    from ukl_patchbot.core import config
+    from ukl_patchbot.core.progress import Progress
+
+    cfg = checkout_cfg(dataclasses.replace(config.load(REPO_ROOT / "patchbot.toml"),
+                                           cache_dir=tmp_path / "cache"), tmp_path / "co")
+    ws = variants.Workspace(tmp_path / "ws", tmp_path / "ws" / "src", None)
+    held: list[bool] = []
+
+    @contextlib.contextmanager
+    def locked(cfg: Config, jobs: int = 2):  # type: ignore[no-untyped-def]
+        held.append(True)
+        yield ws
+        held.append(False)
+
+    passed = VariantResult("classic", ConfigResult(ConfigStatus.OK), BuildResult(BuildStatus.OK),
+                           BootResult(BootStatus.PASS))
+    calls: list[tuple[str, tuple[str, ...], stage.StageInputs, bool]] = []
+
+    def run_stage(app, ws_, done, inputs, out_dir, progress):  # type: ignore[no-untyped-def]
+        calls.append((app, tuple(v.variant for v in done), inputs, held[-1]))
+        return (AppResult(app, "classic", AppStatus.PASS),)
+
+    monkeypatch.setattr(workspace, "locked", locked)
+    monkeypatch.setattr(pipeline, "export_once", lambda *a, **k: "unchanged")
+    monkeypatch.setattr(userland, "build", lambda *a, **k: ({}, {}))
+    monkeypatch.setattr(variants, "check_variants", lambda *a, **k: (passed,))
+    monkeypatch.setattr(stage, "run_stage", run_stage)
+    req = pipeline.CheckRequest(tag="v6.1.192", variants=("classic",), app="nginx",
+                                boot_timeout=30)
+    results, apps = pipeline._build_and_boot(cfg, req, ("ref", "tree-1"), (None, None),
+                                             tmp_path / "out", Progress())
+    assert results == (passed,) and [a.status for a in apps] == [AppStatus.PASS]
+    ((app, done, inputs, in_lock),) = calls
+    assert (app, done, in_lock) == ("nginx", ("classic",), True)
+    assert inputs.tree_id == "tree-1" and inputs.kconfig_dir == tmp_path / "co" / "kconfigs"
+    assert inputs.boot_timeout == stage.DEFAULT_TIMEOUT  # a network boot gets at least its own
+    calls.clear()
+    _, apps = pipeline._build_and_boot(cfg, dataclasses.replace(req, app=None), ("ref", "tree-1"),
+                                       (None, None), tmp_path / "out", Progress())
+    assert apps == () and calls == []
