@@ -67,3 +67,48 @@ def test_a_failed_variant_is_skipped_and_a_failed_build_is_a_result(
     assert classic.status is AppStatus.BUILD_FAILED and classic.version == "1.22.1-9"
     assert classic.detail == "program: src/core/nginx.c:1:1: error: unknown type name 'x'"
     assert ukl.status is AppStatus.SKIPPED and "failed its own check" in ukl.detail
+
+
+def test_each_variant_boots_its_kind_of_archive_with_the_fragment_and_profile_last(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tests.helpers.gitrepo import REPO_ROOT
+
+    kconfigs = tmp_path / "kconfigs"
+    shutil.copytree(REPO_ROOT / "kconfigs", kconfigs)
+    src = debsrc.SourceTree("nginx", "1.22.1-9", tmp_path / "tree", tmp_path / "x.dsc")
+    monkeypatch.setattr(debsrc, "fetch_source", lambda *a, **k: src)
+    payloads = {"classic": tmp_path / "init.cpio", "ukl": tmp_path / "data.cpio"}
+    archive = tmp_path / "nginx-ukl-app.o"
+    archive.write_bytes(b"object")
+
+    def payload(recipe, prog, userland, inputs, app_dir, log):  # type: ignore[no-untyped-def]
+        return (payloads["classic"], None) if prog.userland.value == "stock-static" else (
+            payloads["ukl"], archive)
+
+    monkeypatch.setattr(build, "build_program", lambda recipe, source, userland, *a, **k:
+                        build.ProgramBuild("nginx", source.version, userland, tmp_path / "p",
+                                           0.0, True))
+    monkeypatch.setattr(stage, "_payload", payload)
+    specs: list[variants.VariantSpec] = []
+
+    def no_kernel(src_, tree, spec, *a, **k):  # type: ignore[no-untyped-def]
+        specs.append(spec)
+        return ConfigResult(ConfigStatus.OK), BuildResult(BuildStatus.FAILED, 1.0, 0,
+                                                          ("error: stop here",))
+
+    monkeypatch.setattr(variants, "build_variant", no_kernel)
+    inputs = stage.StageInputs(kconfigs, tmp_path / "cache", "tree", "glibc-tree",
+                               profile="realistic")
+    res = stage.run_stage("nginx", _ws(tmp_path), (_variant("classic", True),
+                                                   _variant("ukl", True)),
+                          inputs, tmp_path / "out", Progress())
+    assert [r.status for r in res] == [AppStatus.BUILD_FAILED, AppStatus.BUILD_FAILED]
+    assert res[0].detail == "kernel: error: stop here"
+    classic, ukl = specs
+    assert classic.initrd == payloads["classic"] and ukl.initrd == payloads["ukl"]
+    assert "CONFIG_UKL_ARCHIVE" in ukl.extra and "CONFIG_UKL_ARCHIVE" not in classic.extra
+    for spec in specs:
+        names = [f.name for f in spec.fragments]
+        assert names[-1] == "net.config" and "realistic.config" in names

@@ -284,7 +284,7 @@ def test_build_and_boot_runs_the_app_stage_only_when_asked(tmp_path: Path,
     monkeypatch.setattr(variants, "check_variants", lambda *a, **k: (passed,))
     monkeypatch.setattr(stage, "run_stage", run_stage)
     req = pipeline.CheckRequest(tag="v6.1.192", variants=("classic",), app="nginx",
-                                boot_timeout=30)
+                                boot_timeout=30, profile="realistic")
     results, apps = pipeline._build_and_boot(cfg, req, ("ref", "tree-1"), (None, None),
                                              tmp_path / "out", Progress())
     assert results == (passed,) and [a.status for a in apps] == [AppStatus.PASS]
@@ -292,6 +292,7 @@ def test_build_and_boot_runs_the_app_stage_only_when_asked(tmp_path: Path,
     assert (app, done, in_lock) == ("nginx", ("classic",), True)
     assert inputs.tree_id == "tree-1" and inputs.kconfig_dir == tmp_path / "co" / "kconfigs"
     assert inputs.boot_timeout == stage.DEFAULT_TIMEOUT  # a network boot gets at least its own
+    assert inputs.profile == "realistic"  # the program's kernels get the check's profile too
     calls.clear()
     _, apps = pipeline._build_and_boot(cfg, dataclasses.replace(req, app=None), ("ref", "tree-1"),
                                        (None, None), tmp_path / "out", Progress())

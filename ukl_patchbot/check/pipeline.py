@@ -251,7 +251,8 @@ def _build_and_boot(cfg: Config, req: CheckRequest, linux: tuple[str, str],
             from ukl_patchbot.check.apps import stage
 
             inputs = stage.StageInputs(cfg.root / "kconfigs", cfg.cache_dir, tree_id, glibc_tree,
-                                       max(req.boot_timeout, stage.DEFAULT_TIMEOUT), req.retries)
+                                       max(req.boot_timeout, stage.DEFAULT_TIMEOUT), req.retries,
+                                       req.profile)
             apps = stage.run_stage(req.app, ws, results, inputs, out_dir, progress)
     return results, apps
 

@@ -42,6 +42,7 @@ class StageInputs:
     glibc_tree: str | None  # the UKL glibc's tree, when a variant links against it
     boot_timeout: float = DEFAULT_TIMEOUT
     retries: int = 1
+    profile: str | None = None  # the check's kconfig profile, applied to the program's kernels too
 
 
 def _first_line(exc: PatchbotError) -> str:
@@ -98,10 +99,12 @@ def _one_variant(recipe: AppRecipe, source: debsrc.SourceTree, variant: str,
     progress.finish(f"build {name}", "cached" if prog.cached else "ok", time.monotonic() - t0)
     program_seconds = None if prog.cached else prog.seconds
 
-    spec = variants.spec_for(variant, inputs.kconfig_dir, ukl_archive=archive)
+    # The record picks what the variant boots: the archive with /init (classic)
+    # or the same files as data only (UKL, whose program is inside vmlinux).
+    spec = variants.spec_for(variant, inputs.kconfig_dir, initrd=initrd, data_initrd=initrd,
+                             ukl_archive=archive, profile=inputs.profile)
     spec = dataclasses.replace(
-        spec, fragments=(*spec.fragments, inputs.kconfig_dir / recipe.kconfig_fragment),
-        initrd=initrd)
+        spec, fragments=(*spec.fragments, inputs.kconfig_dir / recipe.kconfig_fragment))
     images = ContentCache(inputs.cache_dir / "kernels")
     _cfg, kernel = variants.build_variant(ws.src, inputs.tree_id, spec, ws, images, app_dir,
                                           progress)
