@@ -54,6 +54,8 @@ NGINX = AppRecipe(
         "--without-http_proxy_module", "--without-http_fastcgi_module",
         "--without-http_uwsgi_module", "--without-http_scgi_module",
         "--without-http_grpc_module", "--without-http_memcached_module", "--without-http-cache",
+        # Basic authentication calls crypt_r (libcrypt), which the UKL link has not.
+        "--without-http_auth_basic_module",
         # epoll only: the event method under test.
         "--without-select_module", "--without-poll_module",
     ),
