@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import realtrees
-from ukl_patchbot.check import glibc, uklapp, variants, workspace
+from tests.helpers import realtrees, ukl_builds
+from ukl_patchbot.check import uklapp, variants
 from ukl_patchbot.check.apps import build, recipes, stage
 from ukl_patchbot.check.glibc import GlibcBuild
 from ukl_patchbot.check.results import (
@@ -35,7 +35,6 @@ from ukl_patchbot.check.results import (
 )
 from ukl_patchbot.check.variant_records import Userland
 from ukl_patchbot.core.progress import Progress
-from ukl_patchbot.rebase import engine as rebase
 from ukl_patchbot.upstream import debsrc, gitops
 
 pytestmark = pytest.mark.slow
@@ -108,27 +107,10 @@ def test_classic_kernel_boots_nginx_and_it_answers_from_the_host(
     assert prog.cached and "LOAD" in headers and "INTERP" not in headers  # static
 
 
-def _applied(cfg, component: str, tag: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    rep = rebase.rebase_series(cfg, component, tag, write=False)
-    assert rep.ok and rep.applied_ref
-    return rep.applied_ref, gitops.out(cfg.mirror_dir(component), "rev-parse",
-                                       f"{rep.applied_ref}^{{tree}}")
-
-
 @pytest.fixture(scope="module")
 def ukl_glibc(real_config, glibc_mirror, tmp_path_factory) -> GlibcBuild:  # type: ignore[no-untyped-def]
-    """The UKL glibc as `patchbot check` builds it (content-cached, usually a hit)."""
-    from ukl_patchbot.series import patchset as series
-
-    tag = series.load_series(real_config.component("glibc").series_dir, "glibc").base
-    ref, tree = _applied(real_config, "glibc", tag)
-    hit = glibc.cached_glibc(real_config.cache_dir / "glibc", tree)
-    if hit is not None:
-        return hit
-    src = tmp_path_factory.mktemp("glibc-src") / "glibc"
-    workspace.export_once(real_config, "glibc", ref, tree, src)
-    return glibc.build_glibc(src, real_config.cache_dir / "glibc", tree,
-                             log_path=tmp_path_factory.mktemp("glibc-log") / "build.log")
+    """The UKL glibc, content-cached (tests/helpers/ukl_builds.py)."""
+    return ukl_builds.ukl_glibc(real_config, tmp_path_factory)
 
 
 def test_ukl_nginx_links_into_an_application_object_without_syscall(
@@ -157,7 +139,7 @@ def test_ukl_nginx_links_into_an_application_object_without_syscall(
 def test_ukl_kernel_runs_nginx_and_it_answers(real_config, linux_mirror, ukl_glibc,  # type: ignore[no-untyped-def]
                                               nginx_source, cache, tmp_path_factory) -> None:
     tag = realtrees.linux_base_tag()
-    ref, tree = _applied(real_config, "linux", tag)
+    ref, tree = ukl_builds.applied(real_config, "linux", tag)
     work = tmp_path_factory.mktemp("ukl-nginx")
     src = gitops.export_tree(real_config.mirror_dir("linux"), ref, work / "src")
     ws = variants.Workspace(work / "ws", src, work / "ccache")

@@ -16,42 +16,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import realtrees
-from ukl_patchbot.check import glibc, uklapp, variants, workspace
+from tests.helpers import realtrees, ukl_builds
+from ukl_patchbot.check import uklapp, variants, workspace
 from ukl_patchbot.check.glibc import GlibcBuild
 from ukl_patchbot.check.results import BootStatus
 from ukl_patchbot.core.cache import ContentCache
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.core.progress import Progress
-from ukl_patchbot.rebase import engine as rebase
 from ukl_patchbot.upstream import gitops
 
 TAG = realtrees.linux_new_tag()
 STOCK_LIB = Path("/usr/lib/x86_64-linux-gnu")
 
 
-def _applied(cfg, component: str, tag: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    rep = rebase.rebase_series(cfg, component, tag, write=False)
-    assert rep.ok and rep.applied_ref
-    return rep.applied_ref, gitops.out(cfg.mirror_dir(component), "rev-parse",
-                                       f"{rep.applied_ref}^{{tree}}")
-
-
 @pytest.fixture(scope="module")
 def ukl_glibc(real_config, glibc_mirror, tmp_path_factory) -> GlibcBuild:  # type: ignore[no-untyped-def]
-    """The UKL glibc, as `patchbot check` builds it (content-cached, so usually a hit)."""
-    base = real_config.component("glibc")
-    from ukl_patchbot.series import patchset as series
-
-    tag = series.load_series(base.series_dir, "glibc").base
-    ref, tree = _applied(real_config, "glibc", tag)
-    hit = glibc.cached_glibc(real_config.cache_dir / "glibc", tree)
-    if hit is not None:
-        return hit
-    src = tmp_path_factory.mktemp("glibc-src") / "glibc"
-    workspace.export_once(real_config, "glibc", ref, tree, src)
-    log = tmp_path_factory.mktemp("glibc-log") / "build.log"
-    return glibc.build_glibc(src, real_config.cache_dir / "glibc", tree, log_path=log)
+    """The UKL glibc, content-cached (tests/helpers/ukl_builds.py)."""
+    return ukl_builds.ukl_glibc(real_config, tmp_path_factory)
 
 
 def _stock_glibc(root: Path) -> GlibcBuild:
@@ -92,7 +73,7 @@ def linux_trees(real_config, linux_mirror, tmp_path_factory) -> dict[str, tuple[
     """(ref, tree id, exported source) of TAG, patched and upstream, exported once."""
     root = tmp_path_factory.mktemp("linux")
     mirror = real_config.mirror_dir("linux")
-    ref, tree = _applied(real_config, "linux", TAG)
+    ref, tree = ukl_builds.applied(real_config, "linux", TAG)
     return {
         "patched": (ref, tree, gitops.export_tree(mirror, ref, root / "patched")),
         "upstream": (TAG, gitops.out(mirror, "rev-parse", f"{TAG}^{{tree}}"),
