@@ -12,7 +12,6 @@ test cache's glibc and ccache).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -25,15 +24,7 @@ from ukl_patchbot.check.report import Verdict
 
 TAG = realtrees.linux_new_tag()
 
-pytestmark = [
-    pytest.mark.slow,
-    # Not yet run to a pass: its first run (in a full suite) stopped at the
-    # config step (HARDENED_USERCOPY and TMPFS need SLUB and SHMEM, which
-    # tinyconfig has not; both left the profile). Two cold builds of a larger
-    # config; on by default once it has passed.
-    pytest.mark.skipif(os.environ.get("PATCHBOT_REALISTIC") != "1",
-                       reason="set PATCHBOT_REALISTIC=1: not yet run to a pass"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
