@@ -7,8 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from tests.helpers.fakes_github import APP_ID, FakeGitHub, PullRequest, fake_github
+from tests.helpers.rebase_world import build_world
 from tests.helpers.smallrepo import edit, numbered
-from tests.test_rebase import build_world
 from ukl_patchbot.core.jobs import Job, JobKind
 from ukl_patchbot.dispatch import execute
 from ukl_patchbot.dispatch.annotate import check_annotations

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import realtrees
-from tests.helpers.gitrepo import REPO_ROOT, git
+from tests.helpers.gitrepo import REPO_ROOT
+from tests.helpers.ukl_builds import checkout
 from ukl_patchbot.check import pipeline, variants
 from ukl_patchbot.check import report as cr
 from ukl_patchbot.check.report import Attribution, Verdict
@@ -79,21 +80,6 @@ int main(void)
 	return 0;
 }
 """
-
-
-def checkout(real_config, root: Path, extra_patch: str | None = None):  # type: ignore[no-untyped-def]
-    """A copy of the checkout's series and kconfigs at ``root``, optionally one more patch."""
-    shutil.copytree(REPO_ROOT / "kconfigs", root / "kconfigs")
-    shutil.copytree(REPO_ROOT / "patchsets", root / "patchsets")
-    git(root, "init", "-q")
-    if extra_patch is not None:
-        series = root / "patchsets" / "linux" / "6.1"
-        (series / "9999-broken.patch").write_text(extra_patch)
-        with open(series / "series", "a") as f:
-            f.write("9999-broken.patch\n")
-    comps = {name: c.rerooted(real_config.root, root)
-             for name, c in real_config.components.items()}
-    return dataclasses.replace(real_config, root=root, components=comps)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import realtrees
+from tests.helpers.check_cases import CASES
 from tests.helpers.gitrepo import REPO_ROOT, git
 from ukl_patchbot import cli
 from ukl_patchbot.check import pipeline
@@ -85,8 +86,6 @@ def test_summarize_rebase_table() -> None:
 
 
 def test_outcome_maps_verdict_and_statuses() -> None:
-    from tests.test_check_report import CASES
-
     job = Job(JobKind.CHECK, tag="v6.1.192", repo="o/r", pr=7)
     good = execute.outcome_for(job, CASES["all-pass"]())
     assert good.conclusion == Conclusion.SUCCESS
@@ -206,8 +205,6 @@ def test_source_hash_ignores_bytecode_but_sees_kconfig_changes(tmp_path: Path) -
 
 
 def test_unreadable_cached_report_is_a_miss(tmp_path: Path) -> None:
-    from tests.test_check_report import CASES
-
     good = tmp_path / "good.json"
     good.write_text(cr.render_json(CASES["all-pass"]()))
     loaded = pipeline._load_cached(good)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import realtrees
-from tests.test_check_e2e import checkout
+from tests.helpers.ukl_builds import checkout
 from ukl_patchbot.check import kbuild, pipeline
 from ukl_patchbot.check import report as cr
 from ukl_patchbot.check.report import Verdict

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.bot_harness import REPO, SHA, Bot
 from tests.helpers.fakes_github import FakeGitHub, PullRequest, fake_github
-from tests.test_jobqueue import REPO, SHA, Bot
 from ukl_patchbot.bot.jobqueue import Submitted
 from ukl_patchbot.bot.ledger import JobState
 from ukl_patchbot.bot.routing import Command

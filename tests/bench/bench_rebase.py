@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_rebase_real import LDS, MAKEFILE, NEW, SYS_CONTEXT, make_real_series
+from tests.helpers.real_series import LDS, MAKEFILE, NEW, SYS_CONTEXT, make_real_series
 from ukl_patchbot.core import config
 from ukl_patchbot.rebase import engine as rebase
 from ukl_patchbot.upstream import debian, gitops

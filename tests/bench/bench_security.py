@@ -35,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers.slow_clients import Trickle
 from tests.helpers.webhook_client import sign
-from tests.test_security_slowclient import Trickle
 from ukl_patchbot.bot.jobqueue import JobQueue
 
 SECRET = "bench-webhook-secret-0123456789abcdef"
