@@ -2,10 +2,12 @@
 
 The series is applied patch by patch with ``git am`` in a throwaway sparse
 worktree of the mirror (never in the user's checkout): first exactly, then,
-if git refuses, with the 3-way fallback. Before each patch its hunks are
-located in the tree it meets, which gives the per-hunk offsets and, for a
-hunk whose context is gone, what the new tag has there and which upstream
-change (old base -> new tag) touched those lines.
+if git refuses, with the 3-way fallback (patches whose hunks all match go
+the in-memory way of `ukl_patchbot.rebase.fastpath`). Before each patch its
+hunks are located in the tree it meets (`ukl_patchbot.rebase.hunks`), which
+gives the per-hunk offsets and, for a hunk whose context is gone, what the
+new tag has there and which upstream change (old base -> new tag) touched
+those lines.
 
 The series carried is the tag's line's (``patchsets/linux/6.12``); a line
 with no series yet starts from the newest older line's, or the one named
@@ -20,10 +22,8 @@ worktree stopped at the conflict for `continue_rebase`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,17 +32,22 @@ from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.rebase import fastpath as rebase_apply
 from ukl_patchbot.rebase import state as st
 from ukl_patchbot.rebase import writer
+from ukl_patchbot.rebase.hunks import (
+    RebaseTrees,
+    analyse,
+    as_conflict,
+    patch_status,
+    worktree_content,
+)
 from ukl_patchbot.rebase.report import (
-    HunkResult,
     HunkStatus,
     PatchResult,
     PatchStatus,
     RebaseReport,
 )
 from ukl_patchbot.series import lines
-from ukl_patchbot.series import patchset as series_mod
 from ukl_patchbot.series.lines import SeriesSource
-from ukl_patchbot.series.patchset import Hunk, Patch, Series
+from ukl_patchbot.series.patchset import Patch, Series
 from ukl_patchbot.upstream import gitops
 from ukl_patchbot.upstream import mirror as upstream
 
@@ -64,103 +69,14 @@ def applied_ref(component: str, series: Series, tag: str) -> str:
     return f"refs/patchbot/applied/{component}/{series.digest}/{tag}"
 
 
-def _worktree_content(wt: Path) -> Callable[[str], bytes | None]:
-    def get(path: str) -> bytes | None:
-        try:
-            return (wt / path).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            return None
-    return get
-
-
-@dataclass
-class _Ctx:
-    """Per-run state shared by the steps."""
-
-    mirror: Path
-    wt: Path | None  # the worktree, once a patch needs git am
-    old_sha: str | None
-    new_sha: str
-    history: bool  # old base is an ancestor of the new tag: `git log -L` is meaningful
-    upstream_diffs: dict[str, tuple[Hunk, ...]] = field(default_factory=dict)
-
-
-def _upstream_hunks(ctx: _Ctx, path: str) -> tuple[Hunk, ...]:
-    if ctx.old_sha is None:
-        return ()
-    if path not in ctx.upstream_diffs:
-        # Not stripped: a hunk may end in a blank context line (" ").
-        text = gitops.git(ctx.mirror, "diff", "--no-color", "--no-renames", "-U3",
-                          ctx.old_sha, ctx.new_sha, "--", path).stdout
-        files = series_mod.parse_diff(text, Path(f"upstream:{path}"))
-        ctx.upstream_diffs[path] = files[0].hunks if files else ()
-    return ctx.upstream_diffs[path]
-
-
-def _explain(ctx: _Ctx, path: str, hunk: Hunk, lines: list[str] | None,
-             status: HunkStatus) -> HunkResult:
-    """A hunk whose context is not in the tree: what is there instead, and why."""
-    start, length = hunk.old_start, max(hunk.old_len, 1)
-    uh = _upstream_hunks(ctx, path)
-    mapped = start + sum(h.new_len - h.old_len for h in uh if h.old_start + h.old_len <= start)
-    touching = [h for h in uh
-                if h.old_start < start + length and start < h.old_start + max(h.old_len, 1)]
-    excerpt = "\n".join(h.header + "\n" + "\n".join(h.lines) for h in touching)
-    actual = tuple(lines[mapped - 1:mapped - 1 + hunk.old_len]) if lines else ()
-    commits: tuple[str, ...] = ()
-    if ctx.history and touching and ctx.old_sha:
-        res = gitops.git(ctx.mirror, "log", "-s", "--format=COMMIT %h %s",
-                         f"-L{start},{start + length - 1}:{path}",
-                         f"{ctx.old_sha}..{ctx.new_sha}", check=False)
-        commits = tuple(ln[7:] for ln in res.stdout.splitlines() if ln.startswith("COMMIT "))
-    return HunkResult(path, hunk.header, hunk.old_start, hunk.old_len, status, None, None,
-                      tuple(hunk.old_lines), actual, excerpt, commits)
-
-
-def _analyse(ctx: _Ctx, patch: Patch, content: Callable[[str], bytes | None],
-             pos_all: list[list[int | None]] | None = None) -> list[HunkResult]:
-    """Locate every hunk of ``patch`` in the tree as it is before applying it."""
-    out: list[HunkResult] = []
-    for i, f in enumerate(patch.files):
-        if f.old_path is None:
-            status = HunkStatus.NEW_FILE if content(f.path) is None else HunkStatus.CHANGED
-            out += [HunkResult(f.path, h.header, h.old_start, h.old_len, status, h.new_start, 0)
-                    for h in f.hunks]
-            continue
-        data = content(f.old_path)
-        pos = pos_all[i] if pos_all is not None else rebase_apply.positions(f, data)
-        lines = data.decode("utf-8", "surrogateescape").split("\n") if data is not None else None
-        for h, p in zip(f.hunks, pos, strict=False):
-            if p is None:
-                out.append(_explain(ctx, f.old_path, h, lines, HunkStatus.CHANGED))
-            else:
-                off = p - h.old_start
-                st = HunkStatus.EXACT if off == 0 else HunkStatus.OFFSET
-                out.append(HunkResult(f.old_path, h.header, h.old_start, h.old_len, st, p, off))
-    return out
-
-
-def _status(hunks: list[HunkResult]) -> PatchStatus:
-    if any(h.status == HunkStatus.CHANGED for h in hunks):
-        return PatchStatus.CONTEXT_CHANGED  # git found it where we did not (whitespace)
-    return PatchStatus.OFFSET if any(h.offset for h in hunks) else PatchStatus.CLEAN
-
-
-def _as_conflict(h: HunkResult, files: tuple[str, ...]) -> HunkResult:
-    """A hunk whose context was not found, in a file that conflicted, is a conflicting hunk."""
-    if h.status == HunkStatus.CHANGED and (h.file in files or not files):
-        return dataclasses.replace(h, status=HunkStatus.CONFLICT)
-    return h
-
-
 def _head(wt: Path) -> str:
     return gitops.out(wt, "rev-parse", "HEAD")
 
 
-def _apply_one(ctx: _Ctx, patch: Patch) -> tuple[PatchResult, str | None]:
+def _apply_one(ctx: RebaseTrees, patch: Patch) -> tuple[PatchResult, str | None]:
     """Apply one patch; the result and the commit it made (None if none)."""
     assert ctx.wt is not None
-    hunks = _analyse(ctx, patch, _worktree_content(ctx.wt))
+    hunks = analyse(ctx, patch, worktree_content(ctx.wt))
     before = _head(ctx.wt)
     path = str(patch.path.resolve())
     # git apply has no fuzz: if a hunk's context is not there verbatim, a plain
@@ -172,7 +88,7 @@ def _apply_one(ctx: _Ctx, patch: Patch) -> tuple[PatchResult, str | None]:
             if after == before:
                 return PatchResult(patch.name, patch.subject, PatchStatus.ALREADY_UPSTREAM,
                                    tuple(hunks)), None
-            return PatchResult(patch.name, patch.subject, _status(hunks), tuple(hunks)), after
+            return PatchResult(patch.name, patch.subject, patch_status(hunks), tuple(hunks)), after
         gitops.git(ctx.wt, "am", "--abort", check=False)
     if gitops.git(ctx.wt, "apply", "--check", "-R", path, check=False).ok:
         return PatchResult(patch.name, patch.subject, PatchStatus.ALREADY_UPSTREAM,
@@ -186,12 +102,11 @@ def _apply_one(ctx: _Ctx, patch: Patch) -> tuple[PatchResult, str | None]:
     unmerged = gitops.out(ctx.wt, "diff", "--name-only", "--diff-filter=U").splitlines()
     detail = (res3.stdout + res3.stderr).strip()
     gitops.git(ctx.wt, "am", "--abort", check=False)
-    conflict = tuple(_as_conflict(h, tuple(unmerged)) for h in hunks)
+    conflict = tuple(as_conflict(h, tuple(unmerged)) for h in hunks)
     files = tuple(unmerged) or tuple(sorted({h.file for h in hunks
                                              if h.status == HunkStatus.CHANGED}))
     return PatchResult(patch.name, patch.subject, PatchStatus.CONFLICT, conflict, files,
                        detail[-4000:]), None
-
 
 
 # -- one run -----------------------------------------------------------------------------
@@ -205,7 +120,7 @@ class _Run:
     component: str
     tag: str
     source: SeriesSource
-    ctx: _Ctx
+    ctx: RebaseTrees
     writing: bool
     notes: list[str] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
@@ -238,7 +153,7 @@ def _open_run(cfg: Config, component: str, tag: str, *, from_line: str | None,
     notes = list(source.notes)
     if old_sha is None:
         notes.append(f"old base {base} is not in the mirror: no upstream change detail")
-    return _Run(cfg, component, tag, source, _Ctx(mirror, None, old_sha, new_sha, history),
+    return _Run(cfg, component, tag, source, RebaseTrees(mirror, None, old_sha, new_sha, history),
                 writing, notes)
 
 
@@ -300,10 +215,10 @@ def _fast_path(run: _Run) -> tuple[_Carried, tuple[Patch, ...]]:
     carried = _Carried(head=ctx.new_sha, old_head=shas[1][-1] if fast_old else None)
     for fp in fast:
         carried.heads_before.append(carried.head)
-        hunks = _analyse(ctx, fp.patch, (fp.pre or {}).get, fp.positions)
-        status = _OUTCOME_STATUS[fp.outcome] or _status(hunks)
+        hunks = analyse(ctx, fp.patch, (fp.pre or {}).get, fp.positions)
+        status = _OUTCOME_STATUS[fp.outcome] or patch_status(hunks)
         if fp.outcome == "conflict":
-            hunks = [_as_conflict(h, fp.conflict_files) for h in hunks]
+            hunks = [as_conflict(h, fp.conflict_files) for h in hunks]
         carried.results.append(PatchResult(fp.patch.name, fp.patch.subject, status,
                                            tuple(hunks), fp.conflict_files))
         if id(fp) in sha_of:
@@ -311,7 +226,7 @@ def _fast_path(run: _Run) -> tuple[_Carried, tuple[Patch, ...]]:
     return carried, series.patches[len(fast):]
 
 
-def apply_with_git(ctx: _Ctx, patches: tuple[Patch, ...], carried: _Carried) -> None:
+def apply_with_git(ctx: RebaseTrees, patches: tuple[Patch, ...], carried: _Carried) -> None:
     """Apply ``patches`` one by one with git am in the worktree (``ctx.wt``)."""
     assert ctx.wt is not None
     for patch in patches:
@@ -330,7 +245,7 @@ class _Written:
     changed: tuple[str, ...] = ()
 
 
-def finish(cfg: Config, component: str, tag: str, source: SeriesSource, ctx: _Ctx,
+def finish(cfg: Config, component: str, tag: str, source: SeriesSource, ctx: RebaseTrees,
             carried: _Carried, writing: bool) -> _Written:
     """All patches are in: record the applied ref, the range-diff, and write the series."""
     series = source.series
@@ -409,7 +324,7 @@ def rebase_series(
     )
 
 
-def _prepare_for_maintainer(ctx: _Ctx, series: Series, results: list[PatchResult],
+def _prepare_for_maintainer(ctx: RebaseTrees, series: Series, results: list[PatchResult],
                             heads_before: list[str], tag: str) -> tuple[str, ...]:
     """Leave the kept worktree stopped at the first conflict; the commands to go on by hand."""
     assert ctx.wt is not None

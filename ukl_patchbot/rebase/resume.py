@@ -18,6 +18,7 @@ from ukl_patchbot.core.config import Config
 from ukl_patchbot.core.errors import UserError
 from ukl_patchbot.rebase import engine as eng
 from ukl_patchbot.rebase import state as st
+from ukl_patchbot.rebase.hunks import RebaseTrees
 from ukl_patchbot.rebase.report import PatchResult, PatchStatus, RebaseReport
 from ukl_patchbot.series import patchset as series_mod
 from ukl_patchbot.series.lines import SeriesSource
@@ -129,8 +130,8 @@ def _go_on(cfg: Config, pending: st.PendingRebase, series: Series, head: str,
     resolved = "" if head == prev_head else head
     status = PatchStatus.CONTEXT_CHANGED if resolved else PatchStatus.ALREADY_UPSTREAM
     done = [*pending.done, st.DonePatch(cur.name, cur.subject, status, resolved)]
-    ctx = eng._Ctx(cfg.mirror_dir(pending.component), wt, pending.old_sha, pending.new_sha,
-               False)
+    ctx = RebaseTrees(cfg.mirror_dir(pending.component), wt, pending.old_sha,
+                      pending.new_sha, False)
     carried = eng._Carried(
         results=[PatchResult(d.name, d.subject, d.status) for d in done],
         commits={d.name: d.commit for d in done if d.commit},
