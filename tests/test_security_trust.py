@@ -13,6 +13,7 @@ from tests.helpers.fakes_github import FakeGitHub, PullRequest, fake_github
 from ukl_patchbot.bot.jobqueue import Submitted
 from ukl_patchbot.bot.ledger import JobState
 from ukl_patchbot.bot.routing import Command
+from ukl_patchbot.bot.triggers import components_touched
 from ukl_patchbot.bot.trust import BotPolicy
 
 __all__ = ["fake_github"]
@@ -192,8 +193,8 @@ def test_pr_touching_only_ci_or_workflows_builds_nothing(bot: Bot, author: str) 
 
 
 def test_path_tricks_in_pr_file_lists_select_no_series(bot: Bot) -> None:
-    assert bot.worker.components_touched([
+    assert components_touched(bot.cfg, [
         "patchsets/linux/../../ci/main-job.sh", "/patchsets/linux/x.patch",
         "kconfigs/../ci/x",
     ]) == []
-    assert bot.worker.components_touched(["patchsets/glibc/0001-x.patch"]) == ["glibc"]
+    assert components_touched(bot.cfg, ["patchsets/glibc/0001-x.patch"]) == ["glibc"]

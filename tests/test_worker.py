@@ -15,6 +15,7 @@ from ukl_patchbot.bot.jobqueue import JobQueue, Submitted
 from ukl_patchbot.bot.ledger import JobState
 from ukl_patchbot.bot.routing import Command, Trigger, route
 from ukl_patchbot.bot.runtime import WorkerSettings
+from ukl_patchbot.bot.triggers import components_touched
 from ukl_patchbot.bot.worker import BotWorker
 from ukl_patchbot.core import config
 from ukl_patchbot.core.errors import InfraError, UserError
@@ -213,8 +214,8 @@ def test_patch_paths_escaping_the_tree_are_ignored(
     bot.drain()
     assert bot.ran == []
     assert caplog.text.count("ignoring unsafe path") == 5
-    assert bot.worker.components_touched(
-        ["patchsets/glibc/0001-x.patch", "../patchsets/linux/x"]
+    assert components_touched(
+        bot.cfg, ["patchsets/glibc/0001-x.patch", "../patchsets/linux/x"]
     ) == ["glibc"]
 
 
