@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.gitrepo import git
-from tests.helpers.smallrepo import BASE, commit_files, edit, numbered
+from tests.helpers.rebase_world import upstream_and_clone
+from tests.helpers.smallrepo import commit_files, edit, numbered
 from ukl_patchbot import cli
 from ukl_patchbot.core import config
 from ukl_patchbot.core.config import Config
@@ -46,12 +47,7 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    up = tmp_path / "upstream"
-    up.mkdir()
-    git(up, "init", "-q")
-    commit_files(up, BASE, "base", "v1.0")
-    dev = tmp_path / "dev"
-    git(tmp_path, "clone", "-q", str(up), str(dev))
+    up, dev = upstream_and_clone(tmp_path)
     for subject, change in SERIES:
         commit_files(dev, change, f"{subject}\n\nWhy.\n\nSigned-off-by: Dev <d@example.org>")
     commit_files(up, {"d.c": edit(numbered("d"), "d line 1\n", "d one\n")}, "1.1", "v1.1")

@@ -26,15 +26,21 @@ class World:
         return rebase.rebase_series(self.cfg, "linux", tag, **kw)  # type: ignore[arg-type]
 
 
-def build_world(tmp_path: Path, patches: list[tuple[str, dict[str, str]]],
-                upstream_change: dict[str, str]) -> World:
-    """Upstream v1.0 -> v1.1 (``upstream_change``); a series made on v1.0 from ``patches``."""
+def upstream_and_clone(tmp_path: Path) -> tuple[Path, Path]:
+    """An upstream repository at v1.0 (``BASE``) and a developer's clone of it."""
     up = tmp_path / "upstream"
     up.mkdir()
     git(up, "init", "-q")
     commit_files(up, BASE, "base", "v1.0")
     dev = tmp_path / "dev"
     git(tmp_path, "clone", "-q", str(up), str(dev))
+    return up, dev
+
+
+def build_world(tmp_path: Path, patches: list[tuple[str, dict[str, str]]],
+                upstream_change: dict[str, str]) -> World:
+    """Upstream v1.0 -> v1.1 (``upstream_change``); a series made on v1.0 from ``patches``."""
+    up, dev = upstream_and_clone(tmp_path)
     files = dict(BASE)
     for subject, change in patches:
         files.update(change)
