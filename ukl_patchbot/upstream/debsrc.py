@@ -22,16 +22,15 @@ package); the archive's signature already covers the file.
 from __future__ import annotations
 
 import functools
-import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ukl_patchbot.core.cache import ContentCache
 from ukl_patchbot.core.errors import CommandFailed, InfraError, UserError
+from ukl_patchbot.core.fsutil import atomic_write
 from ukl_patchbot.core.runner import run
 
 SYSTEM_APT_ETC = Path("/etc/apt")
@@ -225,9 +224,9 @@ class PrivateApt:
         for d in ("sources.list.d", "lists/partial", "cache/archives/partial", "preferences.d"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         (self.root / "status").touch()
-        _write_atomic(self.sources_file, render_deb822(entries))
+        atomic_write(self.sources_file, render_deb822(entries))
         # An empty one-line list: apt would otherwise read the machine's.
-        _write_atomic(self.root / "sources.list", "")
+        atomic_write(self.root / "sources.list", "")
         conf = [
             f'Dir::Etc::SourceList "{self.root / "sources.list"}";',
             f'Dir::Etc::SourceParts "{self.root / "sources.list.d"}";',
@@ -243,7 +242,7 @@ class PrivateApt:
             'Acquire::IndexTargets::deb::Packages::DefaultEnabled "false";',
             "",
         ]
-        _write_atomic(self.config, "\n".join(conf))
+        atomic_write(self.config, "\n".join(conf))
 
     @property
     def stamp(self) -> Path:
@@ -260,7 +259,7 @@ class PrivateApt:
         """``apt-get update`` of the private lists (the archive's signature is checked)."""
         run(["apt-get", "update", "-q"], extra_env=self.env(), log_path=log_path, timeout=1800,
             check=True)
-        _write_atomic(self.stamp, time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+        atomic_write(self.stamp, time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
 
     def source_versions(self, package: str) -> list[str]:
         """The versions of source ``package`` the private lists offer, newest first."""
@@ -279,12 +278,6 @@ def _dpkg_compare(a: str, b: str) -> int:
     if a == b:
         return 0
     return 1 if run(["dpkg", "--compare-versions", a, "gt", b], capture=True, timeout=30).ok else -1
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -326,44 +319,39 @@ def fetch_source(package: str, cache: Path, *, etc: Path = SYSTEM_APT_ETC,
         apt.stamp.is_file() and unserved_file.stat().st_mtime < apt.stamp.stat().st_mtime)
     unserved = set() if stale else set(unserved_file.read_text().split())
     failures: list[str] = []
+    sources = ContentCache(cache / "src")
     for version in versions:
-        final = cache / "src" / f"{package}_{version.replace(':', '%3a')}"
-        if (final / "DONE").is_file():
-            return SourceTree(package, version, final / "tree", next(final.glob("*.dsc")))
+        key = f"{package}_{version.replace(':', '%3a')}"
+        hit = sources.get(key)
+        if hit is not None:
+            return SourceTree(package, version, hit / "tree", next(hit.glob("*.dsc")))
         if version in unserved:
             failures.append(f"{version}: not served (earlier attempt)")
             continue
         try:
-            files = _download_and_unpack(apt, package, version, final, log_path)
+            with sources.put(key) as stage:
+                files = _download_and_unpack(apt, package, version, stage, log_path)
         except CommandFailed as exc:
             failures.append(f"{version}: {exc.tail.splitlines()[-1] if exc.tail else exc}")
             unserved.add(version)
-            _write_atomic(unserved_file, "".join(f"{v}\n" for v in sorted(unserved)))
+            atomic_write(unserved_file, "".join(f"{v}\n" for v in sorted(unserved)))
             continue
         took = time.monotonic() - start
-        dsc = next(final.glob("*.dsc"))
-        return SourceTree(package, version, final / "tree", dsc, took, files)
+        final = sources.path(key)
+        return SourceTree(package, version, final / "tree", next(final.glob("*.dsc")), took, files)
     raise InfraError(f"no version of source package {package} could be fetched: "
                      + "; ".join(failures), hint=f"see {log_path}" if log_path else "")
 
 
-def _download_and_unpack(apt: PrivateApt, package: str, version: str, final: Path,
+def _download_and_unpack(apt: PrivateApt, package: str, version: str, into: Path,
                          log_path: Path | None) -> tuple[str, ...]:
-    """``apt-get source`` one version into a private directory, unpack it, rename it to ``final``."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{final.name}.", dir=final.parent) as tmp_s:
-        tmp = Path(tmp_s)
-        run(["apt-get", "source", "--download-only", "-q", f"{package}={version}"], cwd=tmp,
-            extra_env=apt.env(), log_path=log_path, timeout=1800, check=True)
-        dscs = list(tmp.glob("*.dsc"))
-        if len(dscs) != 1:
-            raise InfraError(f"apt-get source {package}={version} gave {len(dscs)} .dsc files")
-        # Checks each file against the .dsc's checksums before unpacking.
-        run(["dpkg-source", "-x", dscs[0].name, "tree"], cwd=tmp, log_path=log_path,
-            timeout=600, check=True)
-        files = tuple(sorted(p.name for p in tmp.iterdir() if p.is_file()))
-        (tmp / "DONE").write_text(f"{package} {version}\n")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        tmp.mkdir()  # TemporaryDirectory removes it on exit
-    return files
+    """``apt-get source`` one version into the empty directory ``into`` and unpack it there."""
+    run(["apt-get", "source", "--download-only", "-q", f"{package}={version}"], cwd=into,
+        extra_env=apt.env(), log_path=log_path, timeout=1800, check=True)
+    dscs = list(into.glob("*.dsc"))
+    if len(dscs) != 1:
+        raise InfraError(f"apt-get source {package}={version} gave {len(dscs)} .dsc files")
+    # Checks each file against the .dsc's checksums before unpacking.
+    run(["dpkg-source", "-x", dscs[0].name, "tree"], cwd=into, log_path=log_path,
+        timeout=600, check=True)
+    return tuple(sorted(p.name for p in into.iterdir() if p.is_file()))

@@ -10,24 +10,23 @@ as for the probe (`glibc.GlibcBuild`).
 
 Either way the program's own code must hold no ``syscall`` instruction (every
 call goes through glibc, which UKL replaces): checked on its objects.
-A build is cached under a key of the source version, the recipe, the flags
-and the compiler, and renamed into place only when complete.
+A build is cached (`ContentCache`) under a key of the source version, the
+recipe, the flags and the compiler, and published only when complete.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ukl_patchbot.check import uklapp
+from ukl_patchbot.check import uklapp, variants
 from ukl_patchbot.check.apps.recipes import AppRecipe
 from ukl_patchbot.check.variant_records import Userland
 from ukl_patchbot.core import runner
-from ukl_patchbot.core.cache import cache_key
+from ukl_patchbot.core.cache import ContentCache, cache_key
 from ukl_patchbot.core.errors import InfraError, UserError
 from ukl_patchbot.upstream.debsrc import SourceTree
 
@@ -60,17 +59,12 @@ def configure_argv(recipe: AppRecipe, userland: Userland) -> list[str]:
             f"{recipe.cc_opt}={' '.join(cflags_for(userland))}", f"{recipe.ld_opt}=-static"]
 
 
-def _toolchain() -> str:
-    res = runner.run(["gcc", "--version"], capture=True, timeout=30)
-    return res.stdout.splitlines()[0] if res.ok and res.stdout else "unknown"
-
-
 def build_key(recipe: AppRecipe, source: SourceTree, userland: Userland) -> str:
     """Cache key: program, source version, configure line, compiler, recipe version."""
     return cache_key("app", {"name": recipe.name, "package": source.package,
                              "version": source.version, "userland": userland.value,
                              "configure": configure_argv(recipe, userland),
-                             "gcc": _toolchain(), "recipe": recipe.recipe_version})
+                             "gcc": variants.toolchain_id(), "recipe": recipe.recipe_version})
 
 
 def _artifact_name(recipe: AppRecipe, userland: Userland) -> str:
@@ -86,15 +80,14 @@ def build_program(recipe: AppRecipe, source: SourceTree, userland: Userland, cac
     instruction raises `UserError` naming where.
     """
     key = build_key(recipe, source, userland)
-    final = cache / key
+    builds = ContentCache(cache)
     name = _artifact_name(recipe, userland)
-    if (final / "DONE").is_file():
-        return ProgramBuild(recipe.name, source.version, userland, final / name, 0.0, True)
-    cache.mkdir(parents=True, exist_ok=True)
+    hit = builds.get(key)
+    if hit is not None:
+        return ProgramBuild(recipe.name, source.version, userland, hit / name, 0.0, True)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f".{key}.", dir=cache) as tmp_s:
-        tmp = Path(tmp_s)
-        tree = tmp / "tree"
+    with builds.put(key) as stage:
+        tree = stage / "tree"
         # configure writes its Makefile into the tree: build in a copy.
         shutil.copytree(source.path, tree, symlinks=True)
         runner.run(configure_argv(recipe, userland), cwd=tree, log_path=log_path, timeout=900,
@@ -104,7 +97,7 @@ def build_program(recipe: AppRecipe, source: SourceTree, userland: Userland, cac
         if not objects:
             raise InfraError(f"{recipe.name}: the build left no objects matching {recipe.objects}",
                              hint=f"see {log_path}")
-        own = tmp / PROGRAM_OBJECT
+        own = stage / PROGRAM_OBJECT
         runner.run(["ld", "-r", "-o", own, *objects], log_path=log_path, timeout=300, check=True)
         left = uklapp.find_syscall_instructions(own)
         if left:
@@ -112,14 +105,12 @@ def build_program(recipe: AppRecipe, source: SourceTree, userland: Userland, cac
                             f"syscall instruction(s), first at {left[0]}",
                             hint="UKL reaches the kernel only through glibc; such a call "
                                  "would leave the kernel's own mode")
-        keep = tmp / "keep"
-        keep.mkdir()
         if userland is Userland.STOCK_STATIC:
-            shutil.copy2(tree / recipe.program, keep / name)
+            shutil.copy2(tree / recipe.program, stage / name)
+            own.unlink()
         else:
-            os.replace(own, keep / name)
-        (keep / "DONE").write_text(f"{recipe.name} {source.version} {userland.value}\n")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(keep, final)
+            os.replace(own, stage / name)
+        shutil.rmtree(tree)
+    final = builds.path(key)
     return ProgramBuild(recipe.name, source.version, userland, final / name,
                         time.monotonic() - start, False)
