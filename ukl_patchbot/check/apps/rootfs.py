@@ -9,12 +9,10 @@ same bytes to the archive and to the check that compares the answer.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from pathlib import Path
 
+from ukl_patchbot.check import uklapp
 from ukl_patchbot.check.apps.recipes import AppRecipe
-from ukl_patchbot.core import runner
 from ukl_patchbot.core.errors import UserError
 
 
@@ -48,40 +46,11 @@ def layout(recipe: AppRecipe, init_binary: Path | None) -> dict[str, Path | byte
     return entries
 
 
-def _dirs_of(paths: list[str]) -> list[str]:
-    dirs: set[str] = set()
-    for p in paths:
-        parts = p.split("/")[:-1]
-        dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
-    return sorted(dirs)
-
-
 def make_initramfs(recipe: AppRecipe, out: Path, *, init_binary: Path | None = None,
                    log_path: Path | None = None) -> Path:
-    """A newc cpio archive of `layout` owned by root (written, then renamed)."""
+    """A newc cpio archive of `layout`, written as the probe's (`uklapp.make_initramfs`)."""
     entries = layout(recipe, init_binary)
-    stage = out.with_name(f".{out.name}.d-{os.getpid()}")
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        for d in _dirs_of(list(entries)):
-            (stage / d).mkdir(parents=True, exist_ok=True)
-        for dest, src in entries.items():
-            target = stage / dest
-            if isinstance(src, bytes):
-                target.write_bytes(src)
-                target.chmod(0o644)
-            else:
-                shutil.copyfile(src, target)
-                target.chmod(0o755 if dest == "init" else 0o644)
-        names = [*_dirs_of(list(entries)), *sorted(entries)]
-        with open(tmp, "wb") as f:
-            runner.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=stage,
-                       input="".join(f"{n}\n" for n in names).encode(), stdout_file=f,
-                       log_path=log_path, timeout=60, check=True)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-        tmp.unlink(missing_ok=True)
-    return out
+    entries.pop("init", None)
+    files = {dest: src if isinstance(src, bytes) else src.read_bytes()
+             for dest, src in entries.items()}
+    return uklapp.make_initramfs(init_binary, out, files=files, log_path=log_path)
