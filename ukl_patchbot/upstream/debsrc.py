@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ukl_patchbot.core import versions
 from ukl_patchbot.core.cache import ContentCache
 from ukl_patchbot.core.errors import CommandFailed, InfraError, UserError
 from ukl_patchbot.core.fsutil import atomic_write
@@ -271,13 +272,7 @@ class PrivateApt:
                 ver = line.split(":", 1)[1].strip()
                 if ver not in found:
                     found.append(ver)
-        return sorted(found, key=functools.cmp_to_key(_dpkg_compare), reverse=True)
-
-
-def _dpkg_compare(a: str, b: str) -> int:
-    if a == b:
-        return 0
-    return 1 if run(["dpkg", "--compare-versions", a, "gt", b], capture=True, timeout=30).ok else -1
+        return sorted(found, key=functools.cmp_to_key(versions.compare_debian), reverse=True)
 
 
 @dataclass(frozen=True)
