@@ -157,6 +157,9 @@ def test_repeat_answers_from_cache(passing, tmp_path: Path) -> None:  # type: ig
     cfg, report = passing
     again = pipeline.run_check(cfg, pipeline.CheckRequest(tag=TAG, out_dir=tmp_path / "again"))
     assert again.from_cache and again.verdict == report.verdict
+    for v in ("classic", "ukl"):  # with the configs and boot logs a maintainer reads next
+        assert (tmp_path / "again" / f"config-{v}").is_file(), v
+        assert "ukl-probe: done" in (tmp_path / "again" / f"boot-{v}-1.log").read_text(), v
 
 
 def test_cli_check_exit_code_json_and_markdown(passing, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]

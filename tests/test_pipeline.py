@@ -186,6 +186,10 @@ def test_real_classic_check_then_repeat_from_cache(real_config, linux_mirror: Pa
     assert again.from_cache and again.verdict == cr.Verdict.PASS
     assert took < 10, f"repeat took {took:.1f}s"
     assert "answered from cache" in (tmp_path / "run2" / "report.md").read_text()
+    # The evidence comes back with the answer: the final config and the boot log.
+    for name in ("config-classic", "boot-classic-1.log"):
+        assert ((tmp_path / "run2" / name).read_bytes()
+                == (tmp_path / "run1" / name).read_bytes()), name
 
 
 def test_source_hash_ignores_bytecode_but_sees_kconfig_changes(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ukl_patchbot.check import kbuild, uklapp, userland, variant_records, variants
+from ukl_patchbot.check import kbuild, runfiles, uklapp, userland, variant_records, variants
 from ukl_patchbot.check import report as cr
 from ukl_patchbot.check.boot import QEMU, detect_accel
 from ukl_patchbot.check.report import CheckReport, PatchRow, RebaseSummary, Verdict
@@ -201,8 +201,9 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
                               "app": _app_inputs(req.app)})
     hit = check_cache.get(key) if req.use_cache else None
     cached = _load_cached(hit / "report.json") if hit is not None else None
-    if cached is not None:
+    if cached is not None and hit is not None:
         progress.finish("check", "answered from cache", time.monotonic() - started)
+        runfiles.restore(hit, out_dir)
         return finish(replace(cached, from_cache=True, rebase=linux_sum, reproduce=repro))
 
     results, apps = _build_and_boot(cfg, req, (linux_rep.applied_ref, tree_id),
@@ -215,6 +216,7 @@ def run_check(cfg: Config, req: CheckRequest, *, progress: Progress | None = Non
     if report.verdict != Verdict.ERROR:
         with check_cache.put(key) as stage:
             (stage / "report.json").write_text(cr.render_json(report))
+            runfiles.keep(out_dir, stage)
     return report
 
 

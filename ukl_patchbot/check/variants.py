@@ -160,6 +160,8 @@ def build_variant(
     if hit is not None and (hit / "bzImage").is_file():
         meta = json.loads((hit / "meta.json").read_text())
         progress.finish(f"build {spec.name}", "cached", 0.0)
+        if (hit / "config").is_file():  # the configuration it was built from, as a build leaves
+            shutil.copy2(hit / "config", out_dir / f"config-{spec.name}")
         return (ConfigResult(ConfigStatus.OK, tuple(map(str, spec.fragments))),
                 BuildResult(BuildStatus.CACHED, 0.0, meta.get("warnings", 0), (),
                             str(hit / "bzImage"), (hit / "bzImage").stat().st_size, None,
