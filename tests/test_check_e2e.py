@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,27 @@ def test_both_variants_pass_with_the_right_privilege_levels(passing) -> None:  #
     assert "UKL/classic syscall cost ratio" in md
 
 
+def test_the_run_directory_holds_the_evidence_and_the_report_reads_back(passing) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers.gitrepo import git
+
+    cfg, report = passing
+    out = Path(report.out_dir)
+    for v in report.variants:
+        a = v.boot.decisive
+        assert a is not None and a.time_to_marker is not None and a.time_to_marker < 20, v.variant
+    assert report.rebase is not None and report.rebase.patches
+    assert all(p.status in ("clean", "offset") for p in report.rebase.patches), report.rebase.patches
+    assert report.tree_id == git(cfg.mirror_dir("linux"), "rev-parse",
+                                 f"{report.rebase.applied_ref}^{{tree}}")
+    for name in ("report.json", "report.md", "rebase-linux.md", "rebase-glibc.md",
+                 "config-classic", "config-ukl", "boot-classic-1.log", "boot-ukl-1.log"):
+        assert (out / name).is_file(), name
+    script = (out / "reproducer.sh").read_text()
+    assert script.splitlines()[-1] == report.reproduce
+    assert f"```\n{report.reproduce}\n```" in (out / "report.md").read_text()
+    assert cr.report_from_json((out / "report.json").read_text()) == report
+
+
 def test_crashing_ukl_probe_is_classified_not_hung(passing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from ukl_patchbot.check import glibc, uklapp
     from ukl_patchbot.upstream import gitops
@@ -155,8 +177,12 @@ def test_broken_ukl_patch_fails_ukl_not_classic(passing, tmp_path: Path) -> None
 
 def test_repeat_answers_from_cache(passing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg, report = passing
+    start = time.monotonic()
     again = pipeline.run_check(cfg, pipeline.CheckRequest(tag=TAG, out_dir=tmp_path / "again"))
+    took = time.monotonic() - start
     assert again.from_cache and again.verdict == report.verdict
+    assert took < 20, f"repeat took {took:.1f}s"  # a rebase onto the mirror's tag, no build
+    assert "answered from cache" in (tmp_path / "again" / "report.md").read_text()
     for v in ("classic", "ukl"):  # with the configs and boot logs a maintainer reads next
         assert (tmp_path / "again" / f"config-{v}").is_file(), v
         assert "ukl-probe: done" in (tmp_path / "again" / f"boot-{v}-1.log").read_text(), v

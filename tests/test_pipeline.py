@@ -1,18 +1,17 @@
-"""The check pipeline: dry-run plan, job outcomes, the build/boot commands, and (slow) a
-real classic `patchbot check` of v6.1.192 from the mirror, answered from cache on repeat."""
+"""The check pipeline: dry-run plan, job outcomes, the build/boot commands, the cache key.
+
+The real `patchbot check` and its repeat from the cache are in tests/test_check_e2e.py."""
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import realtrees
 from tests.helpers.check_cases import CASES
-from tests.helpers.gitrepo import REPO_ROOT, git
+from tests.helpers.gitrepo import REPO_ROOT
 from ukl_patchbot import cli
 from ukl_patchbot.check import pipeline
 from ukl_patchbot.check import report as cr
@@ -121,75 +120,6 @@ def test_build_command_on_fake_tree(tmp_path: Path, capsys: pytest.CaptureFixtur
     (kdir / "classic.config").write_text("CONFIG_PCI=y\nCONFIG_ACPI=y\n")
     assert cli.main(argv) == 0
     assert "image:" in capsys.readouterr().out
-
-
-# ---------------------------------------------------------------- real, slow
-
-MARKER_PATCH = """\
-From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
-From: Test Author <author@example.org>
-Date: Thu, 1 Jan 2026 00:00:00 +0000
-Subject: [PATCH] Add a patchbot marker file
-
-Signed-off-by: Test Author <author@example.org>
----
- patchbot-marker.txt | 1 +
- 1 file changed, 1 insertion(+)
- create mode 100644 patchbot-marker.txt
-
-diff --git a/patchbot-marker.txt b/patchbot-marker.txt
-new file mode 100644
-index 0000000..3b18e51
---- /dev/null
-+++ b/patchbot-marker.txt
-@@ -0,0 +1 @@
-+hello world
---
-2.39.5
-
-"""
-
-
-@pytest.mark.slow
-def test_real_classic_check_then_repeat_from_cache(real_config, linux_mirror: Path,  # type: ignore[no-untyped-def]
-                                                   tmp_path: Path) -> None:
-    series = tmp_path / "co" / "patchsets" / "linux"
-    series.mkdir(parents=True)
-    (series / "0001-marker.patch").write_text(MARKER_PATCH)
-    (series / "series").write_text("0001-marker.patch\n")
-    (series / "patchset.toml").write_text(f'base = "{realtrees.linux_base_tag()}"\n')
-    cfg = checkout_cfg(real_config, tmp_path / "co", series)
-    git(tmp_path / "co", "init", "-q")
-
-    req = pipeline.CheckRequest(tag=realtrees.linux_new_tag(), variants=("classic",),
-                                out_dir=tmp_path / "run1",
-                                use_cache=False, boot_timeout=60)
-    report = pipeline.run_check(cfg, req)
-    assert report.verdict == cr.Verdict.PASS, cr.render_markdown(report)
-    (classic,) = report.variants
-    assert classic.build.ok and classic.boot.ok
-    assert classic.boot.ns_per_call is not None and classic.boot.ns_per_call > 0
-    assert classic.boot.time_to_marker is not None and classic.boot.time_to_marker < 10
-    assert report.rebase is not None and [p.status for p in report.rebase.patches] == ["clean"]
-    assert report.tree_id == git(linux_mirror, "rev-parse", f"{report.rebase.applied_ref}^{{tree}}")
-    for name in ("report.json", "report.md", "boot-classic-1.log", "rebase-linux.md"):
-        assert (tmp_path / "run1" / name).is_file(), name
-    script = (tmp_path / "run1" / "reproducer.sh").read_text()
-    assert script.splitlines()[-1] == report.reproduce
-    assert f"```\n{report.reproduce}\n```" in (tmp_path / "run1" / "report.md").read_text()
-    assert cr.report_from_json((tmp_path / "run1" / "report.json").read_text()) == report
-
-    start = time.monotonic()
-    again = pipeline.run_check(cfg, dataclasses.replace(req, out_dir=tmp_path / "run2",
-                                                        use_cache=True))
-    took = time.monotonic() - start
-    assert again.from_cache and again.verdict == cr.Verdict.PASS
-    assert took < 10, f"repeat took {took:.1f}s"
-    assert "answered from cache" in (tmp_path / "run2" / "report.md").read_text()
-    # The evidence comes back with the answer: the final config and the boot log.
-    for name in ("config-classic", "boot-classic-1.log"):
-        assert ((tmp_path / "run2" / name).read_bytes()
-                == (tmp_path / "run1" / name).read_bytes()), name
 
 
 def test_source_hash_ignores_bytecode_but_sees_kconfig_changes(tmp_path: Path) -> None:

@@ -126,3 +126,39 @@ def test_glibc_cache_hit_and_stale_build_cleanup(tmp_path: Path) -> None:
     # A half-built entry (no DONE) is not a hit.
     (done / "DONE").unlink()
     assert glibc.cached_glibc(cache, "tree-1") is None
+
+
+def _fake_glibc_src(root: Path, makefile: str) -> Path:
+    """A source tree whose configure writes ``makefile`` into the object directory."""
+    root.mkdir()
+    (root / "Makefile.in").write_text(makefile)
+    conf = root / "configure"
+    conf.write_text(f'#!/bin/sh\necho "$@" > configure.args\ncp {root}/Makefile.in Makefile\n')
+    conf.chmod(0o755)
+    return root
+
+
+def test_glibc_build_makes_only_the_lib_and_start_file_targets(tmp_path: Path) -> None:
+    from ukl_patchbot.check import glibc
+
+    src = _fake_glibc_src(tmp_path / "src", (
+        "lib:\n\techo lib >> targets; printf '!<arch>\\n' > libc.a\n"
+        "csu/others:\n\techo csu/others >> targets; mkdir -p csu; "
+        "touch csu/crt1.o csu/crti.o csu/crtn.o\n"
+        "all:\n\techo all >> targets; false\n"))
+    built = glibc.build_glibc(src, tmp_path / "cache", "tree-2", log_path=tmp_path / "log")
+    assert (built.objdir / "targets").read_text().split() == ["lib", "csu/others"]
+    assert all(built.start_file(c).is_file() for c in glibc.START_FILES)
+    assert (built.objdir / "configparms").read_text() == "ukl = yes\n"
+
+
+def test_glibc_build_without_start_files_names_them_and_leaves_no_entry(tmp_path: Path) -> None:
+    from ukl_patchbot.check import glibc
+    from ukl_patchbot.core.errors import InfraError
+
+    src = _fake_glibc_src(tmp_path / "src", (
+        "lib:\n\tprintf '!<arch>\\n' > libc.a\ncsu/others:\n\tmkdir -p csu; touch csu/crti.o\n"))
+    with pytest.raises(InfraError, match=r"produced no csu/crt1\.o, csu/crtn\.o"):
+        glibc.build_glibc(src, tmp_path / "cache", "tree-3", log_path=tmp_path / "log")
+    assert glibc.cached_glibc(tmp_path / "cache", "tree-3") is None
+    assert list((tmp_path / "cache").iterdir()) == []
