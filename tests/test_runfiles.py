@@ -81,8 +81,7 @@ def test_a_cached_kernel_still_leaves_its_configuration(tmp_path: Path) -> None:
         (stage / "config").write_text("CONFIG_X86_64=y\n")
         (stage / "meta.json").write_text(json.dumps({"warnings": 0}))
     ws = variants.Workspace(tmp_path / "ws", tmp_path / "src", None)
-    out = tmp_path / "out"
-    out.mkdir()
+    out = tmp_path / "out"  # not made beforehand: build_variant makes it
     _cfg, b = variants.build_variant(tmp_path / "src", "tree-x", spec, ws, images, out, Progress())
     assert b.status == BuildStatus.CACHED
     assert (out / "config-classic").read_text() == "CONFIG_X86_64=y\n"

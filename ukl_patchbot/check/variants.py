@@ -155,6 +155,7 @@ def build_variant(
     progress: Progress,
 ) -> tuple[ConfigResult, BuildResult]:
     """Configure and build one variant, or take its image from the cache."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     key = kernel_key(tree_id, spec)
     hit = images.get(key)
     if hit is not None and (hit / "bzImage").is_file():
