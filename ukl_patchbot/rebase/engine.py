@@ -69,7 +69,8 @@ def applied_ref(component: str, series: Series, tag: str) -> str:
     return f"refs/patchbot/applied/{component}/{series.digest}/{tag}"
 
 
-def _head(wt: Path) -> str:
+def head(wt: Path) -> str:
+    """The commit checked out in the worktree ``wt``."""
     return gitops.out(wt, "rev-parse", "HEAD")
 
 
@@ -77,14 +78,14 @@ def _apply_one(ctx: RebaseTrees, patch: Patch) -> tuple[PatchResult, str | None]
     """Apply one patch; the result and the commit it made (None if none)."""
     assert ctx.wt is not None
     hunks = analyse(ctx, patch, worktree_content(ctx.wt))
-    before = _head(ctx.wt)
+    before = head(ctx.wt)
     path = str(patch.path.resolve())
     # git apply has no fuzz: if a hunk's context is not there verbatim, a plain
     # attempt can only fail, and a failed `git am` costs a second on a Linux index.
     if all(h.status != HunkStatus.CHANGED for h in hunks):
         res = gitops.git(ctx.wt, *AM, "--no-3way", path, check=False)
         if res.ok:
-            after = _head(ctx.wt)
+            after = head(ctx.wt)
             if after == before:
                 return PatchResult(patch.name, patch.subject, PatchStatus.ALREADY_UPSTREAM,
                                    tuple(hunks)), None
@@ -95,7 +96,7 @@ def _apply_one(ctx: RebaseTrees, patch: Patch) -> tuple[PatchResult, str | None]
                            tuple(hunks)), None
     res3 = gitops.git(ctx.wt, *AM, "--3way", path, check=False)
     if res3.ok:
-        after = _head(ctx.wt)
+        after = head(ctx.wt)
         status = PatchStatus.ALREADY_UPSTREAM if after == before else PatchStatus.CONTEXT_CHANGED
         return PatchResult(patch.name, patch.subject, status, tuple(hunks)), (
             None if after == before else after)
@@ -113,7 +114,7 @@ def _apply_one(ctx: RebaseTrees, patch: Patch) -> tuple[PatchResult, str | None]
 
 
 @dataclass
-class _Run:
+class RebaseRun:
     """What a rebase run knows before it applies anything."""
 
     cfg: Config
@@ -131,7 +132,7 @@ class _Run:
 
 
 def _open_run(cfg: Config, component: str, tag: str, *, from_line: str | None,
-              writing: bool, force: bool) -> _Run:
+              writing: bool, force: bool) -> RebaseRun:
     source = lines.choose_source(cfg, component, tag, from_line)
     new_sha = upstream.resolve_tag(cfg, component, tag)
     mirror = cfg.mirror_dir(component)
@@ -153,7 +154,7 @@ def _open_run(cfg: Config, component: str, tag: str, *, from_line: str | None,
     notes = list(source.notes)
     if old_sha is None:
         notes.append(f"old base {base} is not in the mirror: no upstream change detail")
-    return _Run(cfg, component, tag, source, RebaseTrees(mirror, None, old_sha, new_sha, history),
+    return RebaseRun(cfg, component, tag, source, RebaseTrees(mirror, None, old_sha, new_sha, history),
                 writing, notes)
 
 
@@ -170,7 +171,7 @@ def _refuse_if_pending(cfg: Config, component: str, line: str) -> None:
 
 
 @dataclass
-class _Carried:
+class Carried:
     """Results so far: per patch, the commits made, and the chain heads."""
 
     results: list[PatchResult] = field(default_factory=list)
@@ -188,7 +189,7 @@ _OUTCOME_STATUS = {"exact": None, "merged": PatchStatus.CONTEXT_CHANGED,
                    "already": PatchStatus.ALREADY_UPSTREAM, "conflict": PatchStatus.CONFLICT}
 
 
-def _fast_path(run: _Run) -> tuple[_Carried, tuple[Patch, ...]]:
+def _fast_path(run: RebaseRun) -> tuple[Carried, tuple[Patch, ...]]:
     """Carry what can be carried in memory; the patches left for git am.
 
     Exact matches and 3-way merges against the old base (like ``git am -3``)
@@ -212,7 +213,7 @@ def _fast_path(run: _Run) -> tuple[_Carried, tuple[Patch, ...]]:
     chains = [(ctx.new_sha, new_commits)] + ([(str(ctx.old_sha), fast_old)] if fast_old else [])
     shas = rebase_apply.write_commits(ctx.mirror, chains, committer)
     sha_of = {id(f): sha for f, sha in zip(new_commits, shas[0], strict=False)}
-    carried = _Carried(head=ctx.new_sha, old_head=shas[1][-1] if fast_old else None)
+    carried = Carried(head=ctx.new_sha, old_head=shas[1][-1] if fast_old else None)
     for fp in fast:
         carried.heads_before.append(carried.head)
         hunks = analyse(ctx, fp.patch, (fp.pre or {}).get, fp.positions)
@@ -226,27 +227,27 @@ def _fast_path(run: _Run) -> tuple[_Carried, tuple[Patch, ...]]:
     return carried, series.patches[len(fast):]
 
 
-def apply_with_git(ctx: RebaseTrees, patches: tuple[Patch, ...], carried: _Carried) -> None:
+def apply_with_git(ctx: RebaseTrees, patches: tuple[Patch, ...], carried: Carried) -> None:
     """Apply ``patches`` one by one with git am in the worktree (``ctx.wt``)."""
     assert ctx.wt is not None
     for patch in patches:
-        carried.heads_before.append(_head(ctx.wt))
+        carried.heads_before.append(head(ctx.wt))
         result, commit = _apply_one(ctx, patch)
         carried.results.append(result)
         if commit:
             carried.commits[patch.name] = commit
-    carried.head = _head(ctx.wt)
+    carried.head = head(ctx.wt)
 
 
 @dataclass(frozen=True)
-class _Written:
+class Written:
     ref: str | None = None
     range_diff: str = ""
     changed: tuple[str, ...] = ()
 
 
 def finish(cfg: Config, component: str, tag: str, source: SeriesSource, ctx: RebaseTrees,
-            carried: _Carried, writing: bool) -> _Written:
+            carried: Carried, writing: bool) -> Written:
     """All patches are in: record the applied ref, the range-diff, and write the series."""
     series = source.series
     ref = applied_ref(component, series, tag)
@@ -265,7 +266,7 @@ def finish(cfg: Config, component: str, tag: str, source: SeriesSource, ctx: Reb
     changed = sorted(contents) + [f"{n} (dropped: already upstream)" for n in dropped]
     if writing:
         _write_series(series, tag, contents, dropped, source.target)
-    return _Written(ref, range_diff, tuple(changed))
+    return Written(ref, range_diff, tuple(changed))
 
 
 def rebase_series(
@@ -295,7 +296,7 @@ def rebase_series(
     carried, rest = _fast_path(run)
     keep = {"flag": False}
     wt: Path | None = None
-    written = _Written()
+    written = Written()
     continue_cmds: tuple[str, ...] = ()
     with contextlib.ExitStack() as stack:
         if rest or keep_worktree or (resumable and not carried.ok):
@@ -360,7 +361,7 @@ def _maintainer_commands(wt: Path) -> tuple[str, ...]:
     )
 
 
-def stop_at_conflict(run: _Run, carried: _Carried) -> tuple[str, ...]:
+def stop_at_conflict(run: RebaseRun, carried: Carried) -> tuple[str, ...]:
     """Reset the worktree to just before the first conflict, start ``git am -3`` of that patch
     (leaving the conflict markers), and save the state; the maintainer's commands."""
     ctx = run.ctx

@@ -83,7 +83,7 @@ def _commit_resolution(wt: Path, pending: st.PendingRebase) -> str:
                             f"{(res.stdout + res.stderr).strip()[-2000:]}",
                             hint="fix what git says (an empty result: `git am --skip` drops "
                                  "the patch), then rerun --continue")
-    return eng._head(wt)
+    return eng.head(wt)
 
 
 def _am_in_progress(wt: Path) -> bool:
@@ -132,7 +132,7 @@ def _go_on(cfg: Config, pending: st.PendingRebase, series: Series, head: str,
     done = [*pending.done, st.DonePatch(cur.name, cur.subject, status, resolved)]
     ctx = RebaseTrees(cfg.mirror_dir(pending.component), wt, pending.old_sha,
                       pending.new_sha, False)
-    carried = eng._Carried(
+    carried = eng.Carried(
         results=[PatchResult(d.name, d.subject, d.status) for d in done],
         commits={d.name: d.commit for d in done if d.commit},
         heads_before=[""] * len(done), head=head, old_head=pending.old_head)
@@ -140,10 +140,10 @@ def _go_on(cfg: Config, pending: st.PendingRebase, series: Series, head: str,
     source = SeriesSource(series, Path(pending.target_dir), pending.line, pending.notes)
     if not carried.ok:
         # Stop at the next conflict: redo from just before it, leaving the markers.
-        run = eng._Run(cfg, pending.component, pending.tag, source, ctx, True, list(pending.notes))
+        run = eng.RebaseRun(cfg, pending.component, pending.tag, source, ctx, True, list(pending.notes))
         st.clear(cfg, pending)
         cmds = eng.stop_at_conflict(run, carried)
-        return _resumed_report(pending, carried, eng._Written(), wt, cmds, t0)
+        return _resumed_report(pending, carried, eng.Written(), wt, cmds, t0)
     written = eng.finish(cfg, pending.component, pending.tag, source, ctx, carried, True)
     abort_rebase(cfg, pending.component)  # the worktree and the state go
     return _resumed_report(pending, carried, written, None, (), t0)
@@ -154,7 +154,7 @@ def _parent_chain_head(pending: st.PendingRebase) -> str:
     return commits[-1] if commits else pending.new_sha
 
 
-def _resumed_report(pending: st.PendingRebase, carried: eng._Carried, written: eng._Written,
+def _resumed_report(pending: st.PendingRebase, carried: eng.Carried, written: eng.Written,
                     wt: Path | None, cmds: tuple[str, ...], t0: float) -> RebaseReport:
     return RebaseReport(
         component=pending.component, old_base=pending.old_base, new_base=pending.tag,
