@@ -63,6 +63,22 @@ def test_resolve_tag_and_errors(remote_cfg: Config) -> None:
         upstream.sync(remote_cfg, "linux", versions=["6.1.99"])
 
 
+@pytest.mark.parametrize("tag", ["v6.1.2;id", "--upload-pack=touch x", "-v6.1.2", "..",
+                                 "v6.1.2 ", "refs/tags/v6.1.2", ""])
+def test_a_bad_tag_name_is_refused_before_anything_is_fetched(
+        remote_cfg: Config, tag: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ukl_patchbot.commands import rebase as rebase_cmd
+
+    def no_sync(*_a: object, **_k: object) -> None:
+        raise AssertionError("sync called for a bad name")
+
+    monkeypatch.setattr(upstream, "sync", no_sync)
+    with pytest.raises(UserError, match="not a valid tag name"):
+        rebase_cmd._fetch_if_missing(remote_cfg, "linux", tag)
+    assert "fetching" not in capsys.readouterr().err
+
+
 # --- Debian source packages -----------------------------------------------------------------
 
 

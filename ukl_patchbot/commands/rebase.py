@@ -54,6 +54,7 @@ def _fetch_if_missing(cfg, component: str, tag: str) -> None:  # type: ignore[no
     from ukl_patchbot.core.errors import PatchbotError, UserError
     from ukl_patchbot.upstream import mirror as upstream
 
+    upstream.check_tag_name(tag)  # a bad name is an error, not something to fetch
     try:
         upstream.resolve_tag(cfg, component, tag)
         return

@@ -186,12 +186,18 @@ def list_tags(cfg: Config, component: str) -> list[str]:
     return versions.sort_tags(gitops.list_tags(cfg.mirror_dir(component)), comp.tag_prefix)
 
 
+def check_tag_name(tag: str) -> None:
+    """A UserError unless ``tag`` is a plain tag name (no option, path, ref or shell syntax)."""
+    if not re.fullmatch(r"[A-Za-z0-9._+-]+", tag) or tag.startswith(("-", ".")):
+        raise UserError(f"{tag!r} is not a valid tag name",
+                        hint="give an upstream tag as the mirror lists it, e.g. v6.1.192")
+
+
 def resolve_tag(cfg: Config, component: str, tag: str) -> str:
     """The commit ``tag`` names in the mirror; a UserError naming the closest tags otherwise."""
     comp = cfg.component(component)
     mirror = cfg.mirror_dir(component)
-    if not re.fullmatch(r"[A-Za-z0-9._+-]+", tag):
-        raise UserError(f"{tag!r} is not a valid tag name")
+    check_tag_name(tag)
     sha = gitops.rev_parse(mirror, f"refs/tags/{tag}") if mirror.exists() else None
     if sha is not None:
         return sha
