@@ -6,9 +6,8 @@ programs). Only the static library and the start files are used, so the
 build stops at glibc's own ``lib`` target: the libraries (shared ones too,
 as glibc always builds them) without the programs, the gconv modules and
 the rest of ``others``. On 2.36 that gave the same libc.a and crt*.o, byte
-for byte, as a whole ``make``, which spent 43% of its time on the rest
-(285 of 663 s, one build with a test suite running beside it;
-tests/bench/bench_glibc_targets.py measures it).
+for byte, as a whole ``make``, in 0.56x of its time (168 s of 300 s on 2
+cores, tests/bench/bench_glibc_targets.py).
 """
 
 from __future__ import annotations
