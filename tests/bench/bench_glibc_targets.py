@@ -28,11 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ukl_patchbot.check import glibc
 
-OUTPUTS = ("libc.a", *(f"csu/{c}" for c in glibc.START_FILES))
-
 
 def _digests(objdir: Path) -> dict[str, str]:
-    return {p: hashlib.sha256((objdir / p).read_bytes()).hexdigest() for p in OUTPUTS}
+    return {p: hashlib.sha256((objdir / p).read_bytes()).hexdigest() for p in glibc.OUTPUTS}
 
 
 def _timed_make(objdir: Path, jobs: int, targets: tuple[str, ...], log: Path) -> float:

@@ -29,6 +29,7 @@ RECIPE_VERSION = "1"
 # files (crt1.o is an `others` target of csu; `lib` makes it today anyway).
 MAKE_TARGETS = (("lib",), ("csu/others",))
 START_FILES = ("crt1.o", "crti.o", "crtn.o")
+OUTPUTS = ("libc.a", *(f"csu/{c}" for c in START_FILES))  # what a build must leave, objdir-relative
 CFLAGS = "-O2 -g0"
 CONFIGURE_ARGS = ("--prefix=/usr", "--disable-werror", "--disable-nscd", "--disable-timezone-tools")
 
@@ -120,8 +121,7 @@ def build_glibc(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    missing = [p for p in ("libc.a", *(f"csu/{c}" for c in START_FILES))
-               if not (objdir / p).is_file()]
+    missing = [p for p in OUTPUTS if not (objdir / p).is_file()]
     if missing:
         shutil.rmtree(tmp, ignore_errors=True)
         raise InfraError(f"glibc build in {src} produced no {', '.join(missing)}",

@@ -217,7 +217,6 @@ def check_variants(
     retries: int = 1,
 ) -> tuple[VariantResult, ...]:
     """Build then boot every variant of one tree; later variants reuse the earlier objects."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     images.clean_stale()
     results = []
     for spec in specs:
